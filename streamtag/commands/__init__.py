@@ -1,0 +1,1 @@
+"""One module per subcommand. Each has ``register(subparsers)``, which adds its parser and sets ``run``."""
