@@ -1,0 +1,204 @@
+"""ONNX Runtime session for a streamtag model: provider choice, metadata checks, IOBinding on CUDA.
+
+The model's own metadata (labels, sample rate, window, hop, mood names) is the single source of those
+parameters at run time; a model without them, or with inputs and outputs of other shapes, is refused here
+rather than producing nonsense later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from streamtag.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_FORMAT = "1"
+INPUT_NAME = "audio"
+OUTPUT_NAMES = ("genre", "taste", "moods", "embedding")
+_REQUIRED_METADATA = (
+    "streamtag.format", "name", "version", "labels", "mood_names", "sample_rate", "window_samples",
+    "hop_samples", "embedding_dim",
+)
+PROVIDERS = ("auto", "cpu", "cuda")
+# onnxruntime's log severity: 3 = errors only. Its warnings (e.g. about unused initialisers or memcpy
+# nodes) are noise to a user watching live tags.
+_ORT_LOG_SEVERITY_ERROR = 3
+
+
+def default_model_path() -> Path:
+    """The model shipped with the package (models/streamtag.onnx in a checkout)."""
+    return Path(str(resources.files("streamtag.models").joinpath("streamtag.onnx")))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    mood_names: tuple[str, ...]
+    sample_rate: int
+    window_samples: int
+    hop_samples: int
+    embedding_dim: int
+    provenance: dict
+
+    @property
+    def window_s(self) -> float:
+        return self.window_samples / self.sample_rate
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D)."""
+
+    genre: np.ndarray
+    taste: np.ndarray
+    moods: np.ndarray
+    embedding: np.ndarray
+
+
+def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
+    missing = [key for key in _REQUIRED_METADATA if key not in meta]
+    if missing:
+        raise ModelError(
+            f"{path}: not a streamtag model (metadata lacks {', '.join(missing)}); "
+            "export one with tools/export_onnx.py or use the shipped model"
+        )
+    if meta["streamtag.format"] != SUPPORTED_FORMAT:
+        raise ModelError(
+            f"{path}: model format {meta['streamtag.format']!r}, but this streamtag reads format "
+            f"{SUPPORTED_FORMAT!r}; upgrade streamtag or re-export the model"
+        )
+    try:
+        info = ModelInfo(
+            path=path,
+            name=meta["name"],
+            version=meta["version"],
+            labels=tuple(json.loads(meta["labels"])),
+            mood_names=tuple(json.loads(meta["mood_names"])),
+            sample_rate=int(meta["sample_rate"]),
+            window_samples=int(meta["window_samples"]),
+            hop_samples=int(meta["hop_samples"]),
+            embedding_dim=int(meta["embedding_dim"]),
+            provenance=json.loads(meta.get("provenance", "{}")),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: malformed streamtag metadata ({exc}); re-export the model") from exc
+    if not info.labels or info.sample_rate <= 0 or info.window_samples <= 0 or info.hop_samples <= 0:
+        raise ModelError(f"{path}: metadata has empty labels or non-positive rates/lengths; re-export the model")
+    return info
+
+
+def _check_signature(session, info: ModelInfo) -> None:
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    if INPUT_NAME not in inputs or set(OUTPUT_NAMES) - set(outputs):
+        raise ModelError(
+            f"{info.path}: expected input {INPUT_NAME!r} and outputs {', '.join(OUTPUT_NAMES)}, "
+            f"found inputs {sorted(inputs)} and outputs {sorted(outputs)}"
+        )
+    expected = {
+        INPUT_NAME: (inputs[INPUT_NAME].shape, info.window_samples),
+        "genre": (outputs["genre"].shape, len(info.labels)),
+        "moods": (outputs["moods"].shape, len(info.mood_names)),
+        "embedding": (outputs["embedding"].shape, info.embedding_dim),
+    }
+    for name, (shape, size) in expected.items():
+        if len(shape) != 2 or shape[1] != size:
+            raise ModelError(f"{info.path}: {name!r} has shape {shape}, but its metadata implies (batch, {size})")
+
+
+def _providers_for(choice: str, available: list[str]) -> list[str]:
+    if choice not in PROVIDERS:
+        raise ModelError(f"unknown provider {choice!r}; choose one of {', '.join(PROVIDERS)}")
+    if choice == "cpu":
+        return ["CPUExecutionProvider"]
+    if choice == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise ModelError(
+                "CUDA was asked for, but this onnxruntime has no CUDA provider "
+                f"(available: {', '.join(available)}); install onnxruntime-gpu, or use --provider cpu"
+            )
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in available and _cuda_device_present():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def _cuda_device_present() -> bool:
+    """Whether an NVIDIA driver is there at all: asking ORT to load CUDA without one only logs errors."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("C:/Windows/System32/nvcuda.dll").exists()
+
+
+class Engine:
+    """Runs a streamtag ONNX model on batches of raw audio windows."""
+
+    def __init__(self, path: str | Path | None = None, *, provider: str = "auto", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(path) if path is not None else default_model_path()
+        if not path.is_file():
+            raise ModelError(
+                f"model file not found: {path}; pass --model PATH, or reinstall streamtag to get the shipped model"
+            )
+        ort.set_default_logger_severity(_ORT_LOG_SEVERITY_ERROR)
+        options = ort.SessionOptions()
+        options.log_severity_level = _ORT_LOG_SEVERITY_ERROR
+        if threads:
+            options.intra_op_num_threads = threads
+        wanted = _providers_for(provider, ort.get_available_providers())
+        if wanted[0] == "CUDAExecutionProvider" and hasattr(ort, "preload_dlls"):
+            try:
+                ort.preload_dlls()  # CUDA/cuDNN from pip packages (nvidia-*), where they are installed
+            except Exception as exc:  # noqa: BLE001 - a missing optional library only matters if CUDA then fails
+                log.debug("onnxruntime.preload_dlls failed: %s", exc)
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
+            raise ModelError(f"{path}: cannot load model ({exc}); the file may be corrupt, re-download or re-export it") from exc
+        if provider == "cuda" and "CUDAExecutionProvider" not in self._session.get_providers():
+            raise ModelError(
+                "CUDA was asked for, but onnxruntime could not load its CUDA provider (CUDA 12/13 and cuDNN 9 "
+                "libraries must be installed); use --provider cpu"
+            )
+        self.info = parse_metadata(path, self._session.get_modelmeta().custom_metadata_map)
+        _check_signature(self._session, self.info)
+        self.provider = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self._binding = self._session.io_binding() if self.provider == "cuda" else None
+        log.info("model %s %s on %s", self.info.name, self.info.version, self.provider)
+
+    def run(self, windows: np.ndarray) -> Scores:
+        """Score a batch of windows, float32 of shape (B, window_samples)."""
+        windows = np.ascontiguousarray(windows, dtype=np.float32)
+        if windows.ndim != 2 or windows.shape[1] != self.info.window_samples:
+            raise ValueError(f"expected windows of shape (B, {self.info.window_samples}), got {windows.shape}")
+        if self._binding is None:
+            outputs = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: windows})
+        else:
+            outputs = self._run_bound(windows)
+        genre, taste, moods, embedding = outputs
+        return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
+
+    def _run_bound(self, windows: np.ndarray) -> list[np.ndarray]:
+        # IOBinding: the input is copied to the device once and the outputs stay there until read, so no
+        # intermediate host round trips happen inside the graph.
+        binding = self._binding
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        binding.bind_cpu_input(INPUT_NAME, windows)
+        for name in OUTPUT_NAMES:
+            binding.bind_output(name, "cuda")
+        self._session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()

@@ -1,0 +1,111 @@
+"""The streaming core shared by `live` and `tag`: samples in, scored windows out. No I/O, no clocks.
+
+Windows are batched through the engine (``batch_size`` at most per call), and a window's scores do not depend
+on the batch it ran in or on how the samples were chunked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamtag.engine import Engine, ModelInfo
+from streamtag.windows import SlidingWindows
+
+# Level reported for digital silence, in dBFS: the floor of 32-bit float audio is far lower, but nothing
+# below -120 dBFS is audible or meaningful to a meter.
+SILENCE_FLOOR_DBFS = -120.0
+
+TasteScorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    start_sample: int
+    end_sample: int
+    genre: np.ndarray  # (G,) probabilities
+    taste: float  # the taste shown: personal where a profile is active, else the crowd's
+    crowd_taste: float
+    moods: np.ndarray  # (M,) rates in 0..1
+    embedding: np.ndarray  # (D,), L2-normalised
+    level_dbfs: float  # RMS level of the newest hop of the window
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (a full-scale sine reads -3 dBFS)."""
+    if samples.size == 0:
+        return SILENCE_FLOOR_DBFS
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(SILENCE_FLOOR_DBFS, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
+
+
+class Tagger:
+    """Feeds a stream of mono samples at the model's rate through sliding windows and the engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        hop_samples: int | None = None,
+        batch_size: int = 32,
+        taste_scorer: TasteScorer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.info: ModelInfo = engine.info
+        self.hop_samples = hop_samples or self.info.hop_samples
+        self.batch_size = batch_size
+        self.taste_scorer = taste_scorer
+        self._windows = SlidingWindows(window_samples=self.info.window_samples, hop_samples=self.hop_samples)
+
+    def reset(self) -> None:
+        self._windows.reset()
+
+    @property
+    def samples_seen(self) -> int:
+        return self._windows.samples_seen
+
+    def feed(self, samples: np.ndarray) -> list[WindowScores]:
+        """Push samples (any length) and score every window they complete."""
+        return self._score(self._windows.push(samples))
+
+    def finish(self) -> list[WindowScores]:
+        """End of stream: a stream shorter than one window is zero-padded into a single window."""
+        return self._score(self._windows.pad_to_first_window())
+
+    def _score(self, windows: list[tuple[int, np.ndarray]]) -> list[WindowScores]:
+        results: list[WindowScores] = []
+        level_samples = min(self.hop_samples, self.info.window_samples)
+        for first in range(0, len(windows), self.batch_size):
+            batch = windows[first : first + self.batch_size]
+            scores = self.engine.run(np.stack([w for _, w in batch]))
+            shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
+            for i, (start, window) in enumerate(batch):
+                results.append(
+                    WindowScores(
+                        start_sample=start,
+                        end_sample=start + self.info.window_samples,
+                        genre=scores.genre[i],
+                        taste=float(shown[i]),
+                        crowd_taste=float(scores.taste[i]),
+                        moods=scores.moods[i],
+                        embedding=scores.embedding[i],
+                        level_dbfs=level_dbfs(window[-level_samples:]),
+                    )
+                )
+        return results
+
+
+def clip_summary(windows: list[WindowScores], info: ModelInfo) -> dict:
+    """Average the window scores of one clip: the clip-level tags that `tag` prints and `evaluate` scores."""
+    if not windows:
+        raise ValueError("a clip summary needs at least one window")
+    genre = np.mean([w.genre for w in windows], axis=0)
+    moods = np.mean([w.moods for w in windows], axis=0)
+    return {
+        "top": info.labels[int(np.argmax(genre))],
+        "genre": {label: round(float(p), 4) for label, p in zip(info.labels, genre, strict=True)},
+        "taste": round(float(np.mean([w.taste for w in windows])), 4),
+        "moods": {name: round(float(s), 4) for name, s in zip(info.mood_names, moods, strict=True)},
+    }

@@ -1,0 +1,108 @@
+"""The CRNN: convolutional blocks over the log-mel, a bidirectional GRU over time, and four named heads.
+
+Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
+  audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
+  -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from streamtag.train.frontend import FrontendConfig, LogMel
+
+GEMS_MOODS = (
+    "amazement",
+    "solemnity",
+    "tenderness",
+    "nostalgia",
+    "calmness",
+    "power",
+    "joyful_activation",
+    "tension",
+    "sadness",
+)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    labels: tuple[str, ...]
+    mood_names: tuple[str, ...] = GEMS_MOODS
+    window_samples: int = 66150  # 3.0 s at 22050 Hz
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    channels: tuple[int, ...] = (24, 48, 96, 128)
+    gru_hidden: int = 64
+    embedding_dim: int = 64
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        data = dict(data)
+        data["frontend"] = FrontendConfig(**data["frontend"])
+        for key in ("labels", "mood_names", "channels"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(pool),
+    )
+
+
+class CRNN(nn.Module):
+    """Takes log-mels (``forward_logmel``, for training on cached features) or raw audio (``forward``)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.frontend = LogMel(config.frontend)
+        self.input_norm = nn.BatchNorm2d(config.frontend.n_mels)  # per-mel-bin standardisation, learned stats
+        pools = [(2, 2), (2, 2), (2, 2), (1, 4)]  # time is halved 3 times (128 -> 16), frequency 96 -> 3
+        blocks, c_in = [], 1
+        for c_out, pool in zip(config.channels, pools, strict=True):
+            blocks.append(_conv_block(c_in, c_out, pool))
+            c_in = c_out
+        self.cnn = nn.Sequential(*blocks)
+        self.gru = nn.GRU(c_in, config.gru_hidden, num_layers=1, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.embed = nn.Linear(4 * config.gru_hidden, config.embedding_dim)
+        self.genre_head = nn.Linear(config.embedding_dim, len(config.labels))
+        self.taste_head = nn.Linear(config.embedding_dim, 1)
+        self.mood_head = nn.Linear(config.embedding_dim, len(config.mood_names))
+
+    def forward_logmel(self, logmel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Log-mel (B, T, n_mels) -> logits and embedding; the losses use logits for numerical stability."""
+        x = self.input_norm(logmel.transpose(1, 2).unsqueeze(-1)).squeeze(-1)  # (B, n_mels, T)
+        x = self.cnn(x.transpose(1, 2).unsqueeze(1))  # (B, C, T', F')
+        x = x.mean(dim=3).transpose(1, 2)  # (B, T', C)
+        seq, _ = self.gru(x)  # (B, T', 2H)
+        pooled = torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)  # (B, 4H)
+        hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
+        embedding = nn.functional.normalize(hidden, dim=1)
+        features = self.dropout(hidden)
+        return {
+            "genre_logits": self.genre_head(features),
+            "taste_logit": self.taste_head(features).squeeze(1),
+            "mood_logits": self.mood_head(features),
+            "embedding": embedding,
+        }
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw audio (B, window_samples) -> (genre probs, taste prob, mood rates, embedding): the ONNX graph."""
+        out = self.forward_logmel(self.frontend(audio))
+        return (
+            torch.softmax(out["genre_logits"], dim=1),
+            torch.sigmoid(out["taste_logit"]),
+            torch.sigmoid(out["mood_logits"]),
+            out["embedding"],
+        )

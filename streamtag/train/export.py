@@ -1,0 +1,123 @@
+"""PyTorch checkpoint -> single-file ONNX model with metadata, checked against PyTorch on real audio."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from streamtag import __version__
+from streamtag.errors import ModelError
+from streamtag.train.crnn import CRNN, ModelConfig
+
+FORMAT_VERSION = "1"
+INPUT_NAME = "audio"
+OUTPUT_NAMES = ("genre", "taste", "moods", "embedding")
+OPSET = 17
+# ONNX Runtime and PyTorch sum in different orders; 1e-4 on probabilities is far below any decision threshold.
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    max_abs_diff: float
+    fp16_path: Path | None
+
+
+def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
+    """Rebuild the model of a training checkpoint (see streamtag.train.loop) in eval mode."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        model = CRNN(ModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ModelError(f"{path}: not a streamtag training checkpoint ({exc})") from exc
+    return model.eval(), state
+
+
+def metadata_for(model: CRNN, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
+    config = model.config
+    return {
+        "streamtag.format": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "labels": json.dumps(list(config.labels)),
+        "mood_names": json.dumps(list(config.mood_names)),
+        "sample_rate": str(config.frontend.sample_rate),
+        "window_samples": str(config.window_samples),
+        "hop_samples": str(hop_samples),
+        "embedding_dim": str(config.embedding_dim),
+        "n_fft": str(config.frontend.n_fft),
+        "stft_hop_samples": str(config.frontend.hop_samples),
+        "n_mels": str(config.frontend.n_mels),
+        "provenance": json.dumps(provenance, sort_keys=True),
+        "streamtag_version": __version__,
+    }
+
+
+def export_onnx(model: CRNN, out_path: Path, *, metadata: dict[str, str]) -> None:
+    """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and ``metadata``."""
+    out_path = Path(out_path)
+    example = torch.zeros(2, model.config.window_samples)
+    dynamic = {INPUT_NAME: {0: "batch"}} | {name: {0: "batch"} for name in OUTPUT_NAMES}
+    # The TorchScript exporter keeps the GRU as one ONNX GRU node, which both CPU and CUDA providers run.
+    torch.onnx.export(
+        model.eval(),
+        (example,),
+        str(out_path),
+        input_names=[INPUT_NAME],
+        output_names=list(OUTPUT_NAMES),
+        dynamic_axes=dynamic,
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    proto = onnx.load(str(out_path))
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.doc_string = f"streamtag {metadata['name']} {metadata['version']}"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(out_path))
+
+
+def to_fp16(src: Path, dst: Path) -> None:
+    """Write an fp16 copy for GPUs: weights in half precision, inputs and outputs still float32.
+
+    Only the large initialisers are cast, behind Cast nodes, which keeps the graph valid for every op
+    (the GRU and BatchNorm included) without a converter dependency.
+    """
+    proto = onnx.load(str(src))
+    graph = proto.graph
+    new_inits, casts = [], []
+    for init in graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32 and array.size >= 1024:
+            half_name = init.name + "__fp16"
+            new_inits.append(numpy_helper.from_array(array.astype(np.float16), half_name))
+            casts.append(onnx.helper.make_node("Cast", [half_name], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            new_inits.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(new_inits)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(dst))
+
+
+def parity_max_abs_diff(model: CRNN, onnx_path: Path, windows: np.ndarray) -> float:
+    """Largest absolute difference between ONNX Runtime (CPU) and PyTorch outputs on ``windows``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: windows.astype(np.float32)})
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(windows.astype(np.float32)))
+    return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ort_out, torch_out, strict=True))

@@ -1,0 +1,103 @@
+"""The log-mel front end: the one definition of the spectrogram, used by training, export and tests.
+
+It is a frozen layer inside the model, so the exported ONNX graph takes raw audio and nothing outside the
+model computes features. The STFT is a Conv1d whose fixed kernels are the windowed Fourier basis: ONNX
+Runtime's CUDA provider has no STFT/DFT kernel, but it runs convolutions on the GPU.
+
+Frames are not centred (no padding): a window of ``n`` samples gives ``1 + (n - n_fft) // hop`` frames, and
+frame ``k`` of a long recording equals frame 0 of the window that starts at sample ``k * hop``. That makes
+log-mels cached from whole tracks identical to what the model computes on any hop-aligned window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+# Floor of the mel power before the log, in power units: -100 dB, far below 16-bit quantisation noise.
+_POWER_FLOOR = 1e-10
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    hop_samples: int = 512
+    n_mels: int = 96
+    fmin_hz: float = 0.0
+    fmax_hz: float | None = None  # None: Nyquist
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames the front end yields for ``n_samples`` of audio (no centring)."""
+        if n_samples < self.n_fft:
+            return 0
+        return 1 + (n_samples - self.n_fft) // self.hop_samples
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (the Auditory Toolbox's, librosa's default): linear below 1 kHz, log above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    mel = hz / f_sp
+    above = hz >= min_log_hz
+    return np.where(above, min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep, mel)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+
+def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
+    """Triangular mel filters with Slaney area normalisation, shape (n_mels, 1 + n_fft // 2)."""
+    fft_hz = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_mels + 2))
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # equal area per filter
+    return weights.astype(np.float32)
+
+
+def fourier_kernels(n_fft: int) -> np.ndarray:
+    """Hann-windowed cosine and sine kernels, shape (2 * (1 + n_fft // 2), 1, n_fft): real parts, then imaginary."""
+    n = np.arange(n_fft)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann, as librosa and torch.stft use
+    freqs = np.arange(1 + n_fft // 2)
+    phase = 2 * np.pi * np.outer(freqs, n) / n_fft
+    kernels = np.concatenate([np.cos(phase), -np.sin(phase)]) * window
+    return kernels[:, None, :].astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Raw mono audio (batch, samples) -> log-mel power in dB (batch, frames, n_mels). No trainable weights."""
+
+    def __init__(self, config: FrontendConfig) -> None:
+        super().__init__()
+        self.config = config
+        fmax_hz = config.fmax_hz or config.sample_rate / 2
+        self.n_bins = 1 + config.n_fft // 2
+        self.register_buffer("kernels", torch.from_numpy(fourier_kernels(config.n_fft)))
+        mel = mel_filterbank(
+            sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin_hz=config.fmin_hz, fmax_hz=fmax_hz
+        )
+        self.register_buffer("mel_t", torch.from_numpy(mel.T.copy()))  # (bins, n_mels)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = nn.functional.conv1d(audio.unsqueeze(1), self.kernels, stride=self.config.hop_samples)  # (B, 2*bins, T)
+        real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
+        power = (real * real + imag * imag).transpose(1, 2)  # (B, T, bins)
+        mel = power @ self.mel_t  # (B, T, n_mels)
+        return 10.0 * torch.log10(torch.clamp(mel, min=_POWER_FLOOR))

@@ -1,0 +1,62 @@
+"""Sliding windows over a growing stream of samples: pure bookkeeping, independent of chunk sizes.
+
+Window ``k`` covers stream samples ``[k * hop, k * hop + window)``. Its position depends only on ``k``, never on
+how the stream was chunked, which is what makes live and offline tagging agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_starts(*, n_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
+    """Start indices of every complete window in a stream of ``n_samples``: ``1 + (n - window) // hop`` of them."""
+    if n_samples < window_samples:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, n_samples - window_samples + 1, hop_samples, dtype=np.int64)
+
+
+class SlidingWindows:
+    """Accepts chunks of any size and returns every window completed by each chunk.
+
+    Keeps only the samples a future window can still need (at most ``window + hop`` between calls), so memory
+    stays bounded on endless streams.
+    """
+
+    def __init__(self, *, window_samples: int, hop_samples: int) -> None:
+        if window_samples <= 0 or hop_samples <= 0:
+            raise ValueError(f"window and hop must be positive, got {window_samples} and {hop_samples}")
+        self.window_samples = window_samples
+        self.hop_samples = hop_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0  # stream index of self._buffer[0]
+        self._next_start = 0  # stream index where the next window starts
+        self.samples_seen = 0
+
+    def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Append ``samples`` (1-D float) and return ``(start_sample, window)`` for each window now complete."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._buffer = np.concatenate([self._buffer, samples]) if self._buffer.size else samples.copy()
+        self.samples_seen += samples.size
+        windows = []
+        while self._next_start + self.window_samples <= self.samples_seen:
+            offset = self._next_start - self._buffer_start
+            windows.append((self._next_start, self._buffer[offset : offset + self.window_samples].copy()))
+            self._next_start += self.hop_samples
+        drop = min(self._next_start - self._buffer_start, self._buffer.size)
+        if drop > 0:
+            self._buffer = self._buffer[drop:]
+            self._buffer_start += drop
+        return windows
+
+    def pad_to_first_window(self) -> list[tuple[int, np.ndarray]]:
+        """At the end of a stream that never filled a window, return one zero-padded window (else nothing)."""
+        if self._next_start > 0 or self.samples_seen == 0:
+            return []
+        window = np.zeros(self.window_samples, dtype=np.float32)
+        window[: self._buffer.size] = self._buffer
+        self._next_start = self.hop_samples
+        return [(0, window)]
