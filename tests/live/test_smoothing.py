@@ -1,0 +1,125 @@
+"""Smoothing, hysteresis and the silence gate on made-up score sequences, with numbers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from streamtag.smoothing import Smoother, SmoothingConfig, TopChange
+
+LOUD_DBFS = -20.0
+QUIET_DBFS = -70.0
+HALF_LIFE_ONE_HOP_S = 0.5 / math.log(2)  # at a 0.5 s hop this time constant gives alpha = 1/2 exactly
+
+
+def feed(smoother: Smoother, genre, *, level_dbfs: float = LOUD_DBFS, taste: float = 0.5):
+    return smoother.update(genre=np.array(genre), taste=taste, moods=np.array([taste]), level_dbfs=level_dbfs)
+
+
+def test_alpha_follows_the_time_constant():
+    # 1 - exp(-0.5 / 2) = 1 - 0.7788 = 0.2212
+    assert SmoothingConfig(hop_s=0.5, time_constant_s=2.0).alpha == pytest.approx(0.221199, abs=1e-6)
+    assert SmoothingConfig(hop_s=0.5, time_constant_s=HALF_LIFE_ONE_HOP_S).alpha == pytest.approx(0.5)
+    assert SmoothingConfig(hop_s=0.5, time_constant_s=0).alpha == 1.0
+    # the same time constant at a finer hop: 1 - exp(-0.25 / 2) = 0.1175
+    assert SmoothingConfig(hop_s=0.25, time_constant_s=2.0).alpha == pytest.approx(0.117503, abs=1e-6)
+
+
+def test_ema_values_by_hand():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=HALF_LIFE_ONE_HOP_S, switch_margin=0.0, confirm_s=0))
+    out = feed(s, [1.0, 0.0], taste=1.0)  # the first window is taken as it is
+    np.testing.assert_allclose(out.genre, [1.0, 0.0])
+    assert out.taste == 1.0
+    out = feed(s, [0.0, 1.0], taste=0.0)  # halfway: [0.5, 0.5]
+    np.testing.assert_allclose(out.genre, [0.5, 0.5])
+    assert out.taste == pytest.approx(0.5)
+    np.testing.assert_allclose(out.moods, [0.5])
+    out = feed(s, [0.0, 1.0], taste=0.0)  # [0.25, 0.75]
+    np.testing.assert_allclose(out.genre, [0.25, 0.75])
+    assert out.taste == pytest.approx(0.25)
+
+
+def test_step_response_reaches_63_percent_after_one_time_constant():
+    cfg = SmoothingConfig(hop_s=0.1, time_constant_s=2.0)
+    s = Smoother(cfg)
+    feed(s, [1.0, 0.0])
+    for _ in range(20):  # 20 hops of 0.1 s = one time constant
+        out = feed(s, [0.0, 1.0])
+    assert out.genre[1] == pytest.approx(1 - math.exp(-1), abs=1e-9)
+
+
+def test_top_switches_only_after_margin_held_for_confirm_time():
+    # alpha 1/2, margin 0.05, confirm 1 s = 2 hops of 0.5 s
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=HALF_LIFE_ONE_HOP_S, switch_margin=0.05, confirm_s=1.0))
+    out = feed(s, [0.6, 0.4])
+    assert out.top == 0 and out.change == TopChange(previous=None, current=0)
+    out = feed(s, [0.4, 0.6])  # [0.5, 0.5]: no lead
+    assert out.top == 0 and out.change is None
+    out = feed(s, [0.4, 0.6])  # [0.45, 0.55]: leads by 0.10, first hop
+    assert out.top == 0 and out.change is None
+    out = feed(s, [0.4, 0.6])  # [0.425, 0.575]: second hop of the lead -> switch
+    assert out.top == 1 and out.change == TopChange(previous=0, current=1)
+    out = feed(s, [0.4, 0.6])
+    assert out.top == 1 and out.change is None
+
+
+def test_near_equal_labels_do_not_flicker():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, switch_margin=0.05, confirm_s=0.5))
+    tops, changes = [], 0
+    for i in range(40):
+        out = feed(s, [0.52, 0.48] if i % 2 == 0 else [0.48, 0.52])  # raw argmax flips every hop
+        tops.append(out.top)
+        changes += out.change is not None
+    assert set(tops) == {0}
+    assert changes == 1  # only the first appearance
+
+
+def test_a_challenger_interrupted_starts_counting_again():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, switch_margin=0.05, confirm_s=1.0))
+    feed(s, [0.8, 0.1, 0.1])
+    assert feed(s, [0.2, 0.7, 0.1]).top == 0  # label 1 leads, hop 1
+    assert feed(s, [0.2, 0.1, 0.7]).top == 0  # label 2 leads instead: its hop 1
+    assert feed(s, [0.2, 0.1, 0.7]).top == 2  # label 2, hop 2
+
+
+def test_silence_gate_needs_consecutive_quiet_windows():
+    s = Smoother(SmoothingConfig(hop_s=0.5, silence_dbfs=-55.0, silence_enter_s=1.0))  # 2 hops
+    assert not feed(s, [0.9, 0.1]).silent
+    out = feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS)  # one quiet window inside music: still tagged
+    assert not out.silent and out.top == 0
+    assert not feed(s, [0.9, 0.1]).silent
+    assert not feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS).silent
+    out = feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS)
+    assert out.silent
+    assert out.top is None and out.genre is None and out.moods is None and out.taste is None
+    assert out.change == TopChange(previous=0, current=None)
+    out = feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS)
+    assert out.silent and out.change is None
+
+
+def test_after_silence_the_music_starts_fresh():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=2.0, silence_enter_s=0.5))
+    for _ in range(10):
+        feed(s, [1.0, 0.0])
+    assert feed(s, [1.0, 0.0], level_dbfs=QUIET_DBFS).silent
+    out = feed(s, [0.0, 1.0])  # no memory of the genre before the pause
+    assert not out.silent
+    np.testing.assert_allclose(out.genre, [0.0, 1.0])
+    assert out.change == TopChange(previous=None, current=1)
+
+
+def test_level_exactly_at_the_threshold_is_not_quiet():
+    s = Smoother(SmoothingConfig(silence_dbfs=-55.0, silence_enter_s=0.5))
+    assert not feed(s, [1.0, 0.0], level_dbfs=-55.0).silent
+
+
+def test_config_is_keyword_only_and_validated():
+    with pytest.raises(TypeError):
+        SmoothingConfig(0.5)  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        SmoothingConfig(hop_s=0)
+    assert SmoothingConfig(hop_s=0.5, confirm_s=1.0).confirm_hops == 2
+    assert SmoothingConfig(hop_s=0.3, confirm_s=1.0).confirm_hops == 4
+    assert SmoothingConfig(hop_s=0.5, silence_enter_s=0).silence_hops == 1
