@@ -1,0 +1,339 @@
+"""The websocket feed of ``streamtag live``, and the dashboard pages served on the same port.
+
+The pipeline calls ``Feed.publish(message)``, which never waits: each client has its own bounded queue and its
+own sender task. When a client reads too slowly (or not at all) its queue fills and its oldest messages are
+dropped and counted; the next ``scores`` message it receives carries that count in ``dropped``. Other clients and
+the pipeline are not delayed. The message formats are documented in ``docs/feed.md`` and
+``docs/feed.schema.json``; the builders below are the one place they are made.
+
+Incoming messages: ``{"type": "label", "value": "like" | "dislike"}`` is passed to ``on_label(value)``, and the
+client gets an ``ack`` with the text that returns (or the error). Anything else gets an ``ack`` with an error.
+The callback runs on the event loop, between hops, so it never races the tagger that uses the taste profile.
+
+Plain HTTP on the same host and port (websockets' ``process_request`` hook): ``/`` is the dashboard,
+``/overlay`` the overlay, ``/static/<name>`` the other files of ``streamtag/web`` with a whitelisted name and
+extension; everything else is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import errno
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from streamtag.errors import FeedError, StreamtagError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+LABEL_VALUES = ("like", "dislike")
+_FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
+PAGES = {"/": "dashboard.html", "/overlay": "overlay.html"}
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+
+OnLabel = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedConfig:
+    """Where the feed listens and how much it holds per client."""
+
+    host: str = DEFAULT_HOST  # loopback only, unless asked: the feed has no authentication
+    port: int = DEFAULT_PORT  # 0 picks a free port (tests)
+    max_clients: int = 16
+    queue_messages: int = 32  # per client; about 16 s of scores at a 0.5 s hop
+    max_message_bytes: int = 4096  # incoming messages larger than this close the connection (code 1009)
+    close_timeout_s: float = 1.0
+    web_dir: Path | None = None  # None: the pages shipped in streamtag/web
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port); IPv6 hosts in brackets, ``[::1]:8765``."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    host = host.strip("[]") or DEFAULT_HOST
+    try:
+        port_number = int(port)
+    except ValueError:
+        raise FeedError(f"--ws expects HOST:PORT, e.g. 127.0.0.1:8765, got {text!r}") from None
+    if not 0 <= port_number <= 65535:
+        raise FeedError(f"port {port_number} is out of range 0..65535")
+    return host, port_number
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Messages
+
+
+def _r(x: float) -> float:
+    return round(float(x), _FLOAT_DIGITS)
+
+
+def hello_message(
+    *,
+    model_name: str,
+    model_version: str,
+    labels: list[str] | tuple[str, ...],
+    mood_names: list[str] | tuple[str, ...],
+    sample_rate: int,
+    window_s: float,
+    hop_s: float,
+    provider: str,
+    taste_source: str,
+    source: str,
+) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": model_name, "version": model_version},
+        "labels": list(labels),
+        "mood_names": list(mood_names),
+        "sample_rate": int(sample_rate),
+        "window_s": _r(window_s),
+        "hop_s": _r(hop_s),
+        "provider": provider,
+        "taste_source": taste_source,
+        "source": source,
+    }
+
+
+def scores_message(
+    *,
+    seq: int,
+    t: float,
+    window_start_s: float,
+    window_end_s: float,
+    labels: list[str] | tuple[str, ...],
+    mood_names: list[str] | tuple[str, ...],
+    genre: Any,
+    top: int | None,
+    taste: float | None,
+    moods: Any,
+    level_dbfs: float,
+    silent: bool,
+    latency_ms: float,
+    audio_dropped_s: float = 0.0,
+) -> dict[str, Any]:
+    """One hop's smoothed scores. While silent, ``genre`` and ``moods`` are empty and ``top``/``taste`` null."""
+    return {
+        "type": "scores",
+        "seq": seq,
+        "t": _r(t),
+        "window": {"start": _r(window_start_s), "end": _r(window_end_s)},
+        "genre": {} if genre is None else {label: _r(p) for label, p in zip(labels, genre, strict=True)},
+        "top": None if top is None else labels[top],
+        "taste": None if taste is None else _r(taste),
+        "moods": {} if moods is None else {name: _r(s) for name, s in zip(mood_names, moods, strict=True)},
+        "level_dbfs": round(float(level_dbfs), 1),
+        "silent": bool(silent),
+        "latency_ms": round(float(latency_ms), 2),
+        "audio_dropped_s": _r(audio_dropped_s),
+        "dropped": 0,  # replaced per client when sent
+    }
+
+
+def event_message(*, seq: int, t: float, previous: str | None, current: str | None) -> dict[str, Any]:
+    return {"type": "event", "seq": seq, "t": _r(t), "kind": "top_changed", "previous": previous, "current": current}
+
+
+def ack_message(*, value: str | None, ok: bool, text: str) -> dict[str, Any]:
+    msg: dict[str, Any] = {"type": "ack", "ok": ok, "value": value}
+    msg["message" if ok else "error"] = text
+    return msg
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Server
+
+
+class _Client:
+    """One connection's bounded outbox. ``put`` never waits; a full outbox drops its oldest message."""
+
+    def __init__(self, ws: Any, *, capacity: int) -> None:
+        self.ws = ws
+        self.capacity = capacity
+        self.outbox: collections.deque[dict[str, Any]] = collections.deque()
+        self.ready = asyncio.Event()
+        self.dropped = 0
+
+    def put(self, message: dict[str, Any]) -> None:
+        if len(self.outbox) >= self.capacity:
+            self.outbox.popleft()
+            self.dropped += 1
+        self.outbox.append(message)
+        self.ready.set()
+
+
+class Feed:
+    """The websocket server. ``await start()``, then ``publish()`` each message; ``await close()`` at the end."""
+
+    def __init__(self, config: FeedConfig | None = None, *, hello: dict[str, Any], on_label: OnLabel | None = None):
+        self.config = config or FeedConfig()
+        self.hello = hello
+        self.on_label = on_label
+        self._clients: set[_Client] = set()
+        self._server: Any = None
+        self._web_dir = self.config.web_dir or Path(str(resources.files("streamtag.web")))
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (differs from the configured one when that was 0)."""
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        return f"ws://{'[' + host + ']' if ':' in host else host}:{self.port}"
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        cfg = self.config
+        try:
+            self._server = await serve(
+                self._handle,
+                cfg.host,
+                cfg.port,
+                process_request=self._process_request,
+                max_size=cfg.max_message_bytes,
+                max_queue=4,  # incoming frames buffered per client; clients have little to say
+                close_timeout=cfg.close_timeout_s,
+                compression=None,  # small JSON; per-message deflate costs CPU for nothing
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise FeedError(
+                    f"cannot serve the feed on {cfg.host}:{cfg.port}: the port is in use (another streamtag live?); "
+                    "choose another with --ws HOST:PORT, or turn the feed off with --no-ws"
+                ) from exc
+            raise FeedError(f"cannot serve the feed on {cfg.host}:{cfg.port}: {exc.strerror or exc}") from exc
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Queue a message for every client; returns at once whatever the clients do."""
+        for client in self._clients:
+            client.put(message)
+
+    # -- connections -------------------------------------------------------------------------------------------
+
+    async def _handle(self, ws: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        client = _Client(ws, capacity=self.config.queue_messages)
+        client.put(self.hello)
+        self._clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client))
+        try:
+            async for raw in ws:
+                client.put(self._answer(raw))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.discard(client)
+            sender.cancel()
+
+    async def _send_loop(self, client: _Client) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                await client.ready.wait()
+                while client.outbox:
+                    message = client.outbox.popleft()
+                    if message.get("type") == "scores":
+                        message = {**message, "dropped": client.dropped}
+                    await client.ws.send(json.dumps(message, separators=(",", ":")))
+                client.ready.clear()
+        except ConnectionClosed:
+            pass
+
+    def _answer(self, raw: str | bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return ack_message(value=None, ok=False, text="messages must be JSON objects")
+        if not isinstance(request, dict) or request.get("type") != "label":
+            return ack_message(value=None, ok=False, text='unknown message; send {"type": "label", "value": "like"}')
+        value = request.get("value")
+        if value not in LABEL_VALUES:
+            return ack_message(value=None, ok=False, text=f"label value must be one of {', '.join(LABEL_VALUES)}")
+        if self.on_label is None:
+            return ack_message(value=value, ok=False, text="this streamtag live does not take labels (no taste profile)")
+        try:
+            text = self.on_label(value)
+        except StreamtagError as exc:
+            return ack_message(value=value, ok=False, text=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a failing callback must not take the feed down
+            log.exception("label callback failed")
+            return ack_message(value=value, ok=False, text=f"labelling failed: {exc}")
+        return ack_message(value=value, ok=True, text=text or f"recorded: {value}")
+
+    # -- plain HTTP --------------------------------------------------------------------------------------------
+
+    def _process_request(self, connection: Any, request: Any) -> Any:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            if len(self._clients) >= self.config.max_clients:
+                return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
+            return None  # go on with the websocket handshake
+        path = urlsplit(request.path).path
+        name = PAGES.get(path)
+        if name is None and path.startswith("/static/"):
+            name = path[len("/static/") :]
+        if name is None or not _STATIC_NAME.match(name) or Path(name).suffix not in CONTENT_TYPES:
+            return connection.respond(404, "not found\n")
+        file = self._web_dir / name
+        if not file.is_file() or file.is_symlink():
+            return connection.respond(404, "not found\n")
+        return _file_response(connection, file)
+
+
+def _file_response(connection: Any, file: Path) -> Any:
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    body = file.read_bytes()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", CONTENT_TYPES[file.suffix]),
+            ("Cache-Control", "no-cache"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    return Response(200, "OK", headers, body)
