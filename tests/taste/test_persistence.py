@@ -1,0 +1,143 @@
+"""The profile file: round trip, atomic replacement under SIGKILL, corrupt and mismatched files set aside."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamtag.errors import ProfileError
+from streamtag.taste import (
+    PROFILE_FILENAME,
+    WRITE_PAUSE_ENV,
+    ModelIdentity,
+    Profile,
+    load_active_profile,
+    load_profile,
+    make_label,
+    read_profile,
+    save_profile,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+D = 8
+IDENTITY = ModelIdentity("test-model", "1.0", D)
+
+
+class Info:  # the three fields of engine.ModelInfo that a profile is tied to
+    name, version, embedding_dim = IDENTITY.name, IDENTITY.version, IDENTITY.embedding_dim
+
+
+def small_profile(rng, n: int = 2) -> Profile:
+    labels = [
+        make_label("like" if i % 2 == 0 else "dislike", kind="file", source=f"/music/{i}.ogg",
+                   embeddings=rng.standard_normal((5, D)), crowd_probs=rng.uniform(0.2, 0.8, 5))
+        for i in range(n)
+    ]
+    return Profile(IDENTITY, labels)
+
+
+def test_round_trip_gives_identical_scores(rng, taste_home):
+    profile = small_profile(rng, 4)
+    path = save_profile(profile)
+    assert path == taste_home / PROFILE_FILENAME
+    again = load_profile(IDENTITY)
+    probe = rng.standard_normal((7, D))
+    np.testing.assert_array_equal(again.score(probe), profile.score(probe))
+    assert [(lab.value, lab.source) for lab in again.labels] == [(lab.value, lab.source) for lab in profile.labels]
+    document = json.loads(path.read_text())
+    assert document["format"] == 1
+    assert document["model"] == {"name": "test-model", "version": "1.0", "embedding_dim": D}
+
+
+def test_no_profile_means_crowd_taste(taste_home):
+    assert load_active_profile(Info()) is None
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"format": 1, "kind": "streamtag-taste-profile"', b"",
+                                     b'{"format": 1, "kind": "streamtag-taste-profile", "model": {}}'])
+def test_corrupt_profile_is_reported_and_kept_aside(rng, taste_home, content):
+    taste_home.mkdir()
+    path = taste_home / PROFILE_FILENAME
+    path.write_bytes(content)
+    with pytest.raises(ProfileError, match="corrupt.*kept aside as") as caught:
+        load_active_profile(Info())
+    assert not path.exists()
+    aside = list(taste_home.glob(PROFILE_FILENAME + ".corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content
+    assert str(aside[0]) in str(caught.value)
+    # the next write starts afresh without touching the kept copy
+    save_profile(small_profile(rng))
+    assert aside[0].read_bytes() == content and load_active_profile(Info()) is not None
+
+
+def test_profile_for_another_model_says_rebuild_and_stays_put(rng, taste_home):
+    path = save_profile(small_profile(rng))
+    before = path.read_bytes()
+    other = ModelIdentity("test-model", "2.0", D)
+    with pytest.raises(ProfileError, match="taste rebuild") as caught:
+        load_profile(other)
+    assert "test-model 1.0" in str(caught.value) and "test-model 2.0" in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_profile_from_a_newer_streamtag_is_left_alone(taste_home):
+    taste_home.mkdir()
+    path = taste_home / PROFILE_FILENAME
+    path.write_text(json.dumps({"format": 99, "kind": "streamtag-taste-profile"}))
+    with pytest.raises(ProfileError, match="newer streamtag"):
+        load_profile(IDENTITY)
+    assert path.exists()
+
+
+_WRITER = """
+import numpy as np
+from streamtag.taste import load_profile, make_label, save_profile, ModelIdentity
+profile = load_profile(ModelIdentity("test-model", "1.0", 8))
+rng = np.random.default_rng(7)
+profile.add(make_label("like", kind="file", source="/music/new.ogg", embeddings=rng.standard_normal((5, 8)),
+                       crowd_probs=np.full(5, 0.5)))
+save_profile(profile)
+"""
+
+
+def test_sigkill_during_a_write_leaves_the_old_profile_intact(rng, taste_home):
+    path = save_profile(small_profile(rng, 3))
+    before = path.read_bytes()
+    env = {**os.environ, WRITE_PAUSE_ENV: "30", "PYTHONPATH": str(REPO)}
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        # The writer logs when it has written and synced the temp file and is about to replace the profile.
+        line = writer.stderr.readline()
+        assert "pausing" in line, line + writer.stderr.read()
+        temps = list(taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"))
+        assert len(temps) == 1 and b"/music/new.ogg" in temps[0].read_bytes()  # the new profile, complete
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.stderr.close()
+    assert path.read_bytes() == before
+    survivor = load_profile(IDENTITY)
+    assert [lab.source for lab in survivor.labels] == ["/music/0.ogg", "/music/1.ogg", "/music/2.ogg"]
+    # a later write succeeds, and removes the dead writer's temp file once it is stale
+    for temp in taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"):
+        os.utime(temp, (time.time() - 3600, time.time() - 3600))
+    save_profile(survivor)
+    assert not list(taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"))
+
+
+def test_read_profile_of_an_import_does_not_rename_the_users_file(tmp_path):
+    source = tmp_path / "mine.json"
+    source.write_text("[1, 2]")
+    with pytest.raises(ProfileError, match="not a valid taste profile"):
+        read_profile(source, set_aside_corrupt=False)
+    assert source.exists()
