@@ -188,8 +188,9 @@ def _pactl_lines(*args: str) -> list[str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeviceError(f"`pactl {' '.join(args)}` failed ({exc}); is the sound server responding?") from exc
     if proc.returncode != 0:
+        detail = "; ".join(line.strip() for line in proc.stderr.splitlines() if line.strip()) or "pactl failed"
         raise DeviceError(
-            f"cannot reach the PulseAudio/PipeWire sound server ({proc.stderr.strip() or 'pactl failed'}). "
+            f"cannot reach the PulseAudio/PipeWire sound server ({detail}). "
             "Start it (`pulseaudio --start`, or `systemctl --user start pipewire-pulse`) or point PULSE_SERVER "
             "at it"
         )

@@ -1,0 +1,93 @@
+"""`streamtag live`: tag what is playing, continuously; show it and serve it on a websocket feed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from streamtag.feed import DEFAULT_HOST, DEFAULT_PORT, FeedConfig, parse_address
+from streamtag.live import DEFAULT_HOP_S, LiveConfig, live_main
+from streamtag.sources import STDIN_FORMATS, SourceSpec
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "live",
+        help="tag what is playing, live (microphone, system audio, a file or stdin)",
+        description=(
+            "Tag audio continuously. Sources: mic (the default input, or --device), loopback (what this machine "
+            "plays: the monitor of the default PulseAudio/PipeWire sink, or of the sink named by --device), a "
+            "file (real time, or --fast), or - for raw PCM on stdin, e.g. "
+            "`ffmpeg -i URL -f f32le -ac 1 -ar 22050 - | streamtag live --source - --rate 22050`."
+        ),
+    )
+    parser.add_argument("--source", default="mic", metavar="mic|loopback|FILE|-", help="what to tag (default: mic)")
+    parser.add_argument("--device", default=None, metavar="NAME|INDEX",
+                        help="input device (mic), or sink name/index (loopback); see `streamtag devices`")
+    parser.add_argument("--rate", type=int, default=None,
+                        help="sample rate of stdin PCM (required with --source -), or the rate to open a device at")
+    parser.add_argument("--format", dest="fmt", choices=sorted(STDIN_FORMATS), default="f32",
+                        help="stdin PCM sample format: little-endian float32 or int16 (default f32)")
+    parser.add_argument("--channels", type=int, default=None, help="channels of stdin PCM (default 1) or the device")
+    parser.add_argument("--fast", action="store_true", help="read a file as fast as it can be tagged")
+    parser.add_argument("--hop", type=float, default=DEFAULT_HOP_S, metavar="SECONDS",
+                        help=f"time between windows (default {DEFAULT_HOP_S})")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this much audio")
+    parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="execution provider; cuda fails clearly where it cannot load (default auto)")
+    parser.add_argument("--ws", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}", metavar="HOST:PORT",
+                        help=f"websocket feed address (default {DEFAULT_HOST}:{DEFAULT_PORT}; loopback only)")
+    parser.add_argument("--no-ws", action="store_true", help="no websocket feed")
+    parser.add_argument("--max-clients", type=int, default=16, help="feed client limit (default 16)")
+    parser.add_argument("--no-tui", action="store_true", help="one line per hop instead of the terminal display")
+    parser.add_argument("--json", action="store_true", help="JSON lines (the feed's messages) instead of text")
+    parser.add_argument("--no-taste", action="store_true", help="show the crowd's taste; ignore a personal profile")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.hop <= 0:
+        print("streamtag: error: --hop must be positive", file=sys.stderr)
+        return 2
+    feed = None
+    if not args.no_ws:
+        host, port = parse_address(args.ws)
+        feed = FeedConfig(host=host, port=port, max_clients=args.max_clients)
+    if args.json:
+        output = "json"
+    elif args.no_tui or not sys.stdout.isatty():
+        output = "lines"
+    else:
+        output = "tui"
+    config = LiveConfig(
+        source=SourceSpec(
+            source=args.source, device=args.device, rate=args.rate, fmt=args.fmt, channels=args.channels,
+            fast=args.fast,
+        ),
+        model_path=args.model,
+        provider=args.provider,
+        hop_s=args.hop,
+        feed=feed,
+        output=output,
+        duration_s=args.duration,
+    )
+    return live_main(config, taste=None if args.no_taste else _taste_factory())
+
+
+def _taste_factory():
+    """The personal taste profile's live teacher, where the taste module provides one."""
+    try:
+        from streamtag.taste import LiveTeacher
+    except ImportError:
+        return None
+
+    def make(engine, tagger):
+        return LiveTeacher.open(engine.info, tagger=tagger)
+
+    return make

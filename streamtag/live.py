@@ -1,0 +1,275 @@
+"""``streamtag live``: a source, the tagger, smoothing, the feed and the display, wired together.
+
+The pipeline, per block of audio from the source:
+
+    source.blocks() -> Tagger.feed (windows of the model's length every hop, batch 1) -> Smoother
+        -> feed messages (scores, and an event when the top genre changes) -> Feed.publish + Display.show
+
+``HopProcessor`` is the part without I/O (window scores in, feed messages out); ``run_live`` is the adapter
+that owns the event loop, the source, the feed and the display. Everything runs on one asyncio loop: the model
+call for one window takes a few milliseconds, shorter than any useful hop, so there is no worker thread to
+synchronise with, and a label from the display or the feed is handled between two hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from streamtag.display import Display, LineDisplay, LiveStats, TuiDisplay
+from streamtag.engine import Engine, ModelInfo
+from streamtag.errors import StreamtagError
+from streamtag.feed import Feed, FeedConfig, event_message, hello_message, scores_message
+from streamtag.smoothing import Smoother, SmoothingConfig
+from streamtag.sources import Source, SourceSpec, open_source
+from streamtag.tagger import Tagger, WindowScores
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOP_S = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveConfig:
+    source: SourceSpec = field(default_factory=SourceSpec)
+    model_path: Path | None = None
+    provider: str = "auto"
+    hop_s: float = DEFAULT_HOP_S
+    feed: FeedConfig | None = field(default_factory=FeedConfig)  # None: no websocket feed
+    output: str = "tui"  # "tui", "lines" or "json"
+    smoothing: SmoothingConfig | None = None  # None: the defaults at this hop
+    duration_s: float | None = None  # stop after this much stream time
+    # onnxruntime intra-op threads. One: at batch 1 a thread pool spin-waits between hops, which on the 2-core
+    # reference machine cost 8x the CPU (0.8 vs 0.1 core-s per 20 windows) and was slower (14 vs 9 ms median).
+    threads: int = 1
+
+
+class LiveTaste(Protocol):
+    """A personal taste profile taught while tagging (``streamtag.taste.LiveTeacher`` implements it).
+
+    ``observe`` sees every scored window (it keeps what a label refers to: the last seconds); ``on_label`` is
+    called with "like" or "dislike" from the ``g``/``b`` keys or a feed ``label`` message and returns the
+    confirmation to show (or raises StreamtagError); ``describe`` says whose taste ``taste`` is now.
+    """
+
+    def observe(self, windows: list[WindowScores]) -> None: ...
+
+    def on_label(self, value: str) -> str: ...
+
+    def describe(self) -> str: ...
+
+
+TasteFactory = Callable[[Engine, Tagger], LiveTaste]
+
+
+class HopProcessor:
+    """Window scores in, feed messages out: smoothing, the top-genre events, sequence numbers. No I/O."""
+
+    def __init__(self, info: ModelInfo, *, hop_s: float, smoothing: SmoothingConfig | None = None) -> None:
+        self.info = info
+        self.smoother = Smoother(smoothing or SmoothingConfig(hop_s=hop_s))
+        self.seq = 0
+
+    def process(self, window: WindowScores, *, latency_ms: float, audio_dropped_s: float = 0.0) -> list[dict[str, Any]]:
+        rate = self.info.sample_rate
+        t_s = window.end_sample / rate
+        out = self.smoother.update(
+            genre=window.genre, taste=window.taste, moods=window.moods, level_dbfs=window.level_dbfs
+        )
+        labels = self.info.labels
+        messages = []
+        if out.change is not None:
+            messages.append(
+                event_message(
+                    seq=self.seq,
+                    t=t_s,
+                    previous=None if out.change.previous is None else labels[out.change.previous],
+                    current=None if out.change.current is None else labels[out.change.current],
+                )
+            )
+        messages.append(
+            scores_message(
+                seq=self.seq,
+                t=t_s,
+                window_start_s=window.start_sample / rate,
+                window_end_s=t_s,
+                labels=labels,
+                mood_names=self.info.mood_names,
+                genre=out.genre,
+                top=out.top,
+                taste=out.taste,
+                moods=out.moods,
+                level_dbfs=window.level_dbfs,
+                silent=out.silent,
+                latency_ms=latency_ms,
+                audio_dropped_s=audio_dropped_s,
+            )
+        )
+        self.seq += 1
+        return messages
+
+
+def _quiet_onnxruntime() -> None:
+    """onnxruntime logs warnings (e.g. unused initialisers, memcpy nodes) that mean nothing to a listener."""
+    with contextlib.suppress(Exception):
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+    logging.getLogger("websockets").setLevel(logging.ERROR)  # each refused or dropped client is not a warning
+
+
+async def run_live(
+    config: LiveConfig,
+    *,
+    taste: TasteFactory | None = None,
+    engine: Engine | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Tag until the source ends, ``q``, SIGINT/SIGTERM, ``stop`` is set or ``duration_s`` passes. Returns 0."""
+    _quiet_onnxruntime()
+    engine = engine or Engine(config.model_path, provider=config.provider, threads=config.threads)
+    info = engine.info
+    hop_samples = max(1, round(config.hop_s * info.sample_rate))
+    hop_s = hop_samples / info.sample_rate
+    stop = stop or asyncio.Event()
+    tagger = Tagger(engine, hop_samples=hop_samples, batch_size=1)
+    teacher = taste(engine, tagger) if taste is not None else None
+    processor = HopProcessor(info, hop_s=hop_s, smoothing=config.smoothing)
+    source: Source = open_source(config.source, out_rate=info.sample_rate)
+    print(
+        f"streamtag: {info.name} {info.version} on {engine.provider.upper()} "
+        f"(window {info.window_s:.2f} s, hop {hop_s:.2f} s); source {source.description}",
+        file=sys.stderr,
+        flush=True,
+    )
+    hello = hello_message(
+        model_name=info.name,
+        model_version=info.version,
+        labels=info.labels,
+        mood_names=info.mood_names,
+        sample_rate=info.sample_rate,
+        window_s=info.window_s,
+        hop_s=hop_s,
+        provider=engine.provider,
+        taste_source=teacher.describe() if teacher is not None else "crowd",
+        source=source.description,
+    )
+    on_label = None
+    if teacher is not None:
+
+        def on_label(value: str) -> str:
+            text = teacher.on_label(value)
+            hello["taste_source"] = teacher.describe()  # new clients and the display see whose taste it is now
+            return text
+    stats = LiveStats()
+    feed: Feed | None = None
+    display: Display | None = None
+    try:
+        if config.feed is not None:
+            feed = Feed(config.feed, hello=hello, on_label=on_label)
+            await feed.start()
+            stats.feed_url = feed.url
+            http = feed.url.replace("ws://", "http://", 1)
+            print(f"streamtag: feed {feed.url}  dashboard {http}/  overlay {http}/overlay", file=sys.stderr, flush=True)
+        if config.output == "tui":
+            display = TuiDisplay(on_quit=stop.set, on_label=on_label)
+        else:
+            display = LineDisplay(as_json=config.output == "json")
+        display.start(hello)
+        _install_signal_handlers(stop)
+
+        def handle(windows: list[WindowScores], taken_s: float) -> None:
+            if teacher is not None and windows:
+                teacher.observe(windows)
+            for window in windows:
+                ready = time.perf_counter()
+                latency_ms = (ready - taken_s) * 1000.0
+                taken_s = ready  # a second window from the same block is timed from the end of the first
+                stats.latencies_ms.append(latency_ms)
+                stats.audio_dropped_s = source.stats.dropped_s
+                stats.overflows = source.stats.input_overflows
+                stats.feed_clients = feed.client_count if feed else 0
+                for message in processor.process(
+                    window, latency_ms=latency_ms, audio_dropped_s=source.stats.dropped_s
+                ):
+                    if feed is not None:
+                        feed.publish(message)
+                    display.show(message, stats)
+
+        async def pump() -> str:
+            limit = None if config.duration_s is None else round(config.duration_s * info.sample_rate)
+            async for block in source.blocks():
+                taken_s = time.perf_counter()
+                if limit is not None:
+                    block = block[: max(0, limit - tagger.samples_seen)]
+                handle(tagger.feed(block), taken_s)
+                if limit is not None and tagger.samples_seen >= limit:
+                    return "duration reached"
+                if stop.is_set():
+                    return "stopped"
+            handle(tagger.finish(), time.perf_counter())
+            return "end of input"
+
+        pump_task = asyncio.create_task(pump())
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({pump_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if not pump_task.done():
+            pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump_task
+            reason = "stopped"
+        else:
+            reason = pump_task.result()  # re-raises a DeviceError or AudioFileError from the source
+        if feed is not None:
+            await _drain(feed)
+    finally:
+        source.close()
+        if display is not None:
+            display.stop()
+        if feed is not None:
+            await feed.close()
+    seen_s = tagger.samples_seen / info.sample_rate
+    p50, p99 = stats.percentile_ms(50), stats.percentile_ms(99)
+    summary = f"streamtag: {reason} after {seen_s:.1f} s of audio, {processor.seq} hops"
+    if p50 is not None:
+        summary += f"; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    if source.stats.dropped_frames or source.stats.input_overflows:
+        summary += f"; dropped {source.stats.dropped_s:.2f} s of audio, {source.stats.input_overflows} overflows"
+    print(summary, file=sys.stderr, flush=True)
+    return 0
+
+
+async def _drain(feed: Feed, timeout_s: float = 1.0) -> None:
+    """Give clients that keep up a moment to receive the last messages before the server closes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(c.outbox for c in feed._clients):
+        await asyncio.sleep(0.02)
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+            loop.add_signal_handler(sig, stop.set)
+
+
+def live_main(config: LiveConfig, **kwargs: Any) -> int:
+    """Run ``run_live`` on a new event loop; StreamtagErrors propagate to the CLI, which prints them."""
+    try:
+        return asyncio.run(run_live(config, **kwargs))
+    except StreamtagError:
+        raise
+    except KeyboardInterrupt:
+        return 130
+
+
