@@ -38,7 +38,6 @@ import base64
 import contextlib
 import json
 import logging
-import math
 import os
 import tempfile
 import threading
@@ -717,13 +716,17 @@ class LiveTeacher:
             self._tagger.taste_scorer = self.scorer
 
     def observe(self, windows: Iterable) -> None:
-        """Remember the windows (WindowScores) of the last ``label_s`` seconds of the stream."""
+        """Remember the windows (WindowScores) that lie within the last ``label_s`` seconds of the stream.
+
+        A label then covers exactly the audio heard in those seconds (at least the newest window, when
+        ``label_s`` is shorter than one window).
+        """
         with self._lock:
             for window in windows:
                 self._recent.append(window)
             if self._recent:
                 horizon = self._recent[-1].end_sample - int(round(self.label_s * self.sample_rate))
-                while self._recent and self._recent[0].end_sample <= horizon:
+                while len(self._recent) > 1 and self._recent[0].start_sample < horizon:
                     self._recent.popleft()
 
     def on_label(self, value: str) -> str:

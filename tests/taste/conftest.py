@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streamtag.cli import main
+from streamtag.commands import taste as taste_command
 from streamtag.engine import Engine
 
 N_LEARN = 4  # tracks per genre to learn from
@@ -56,3 +58,26 @@ def embedded(engine: Engine, genre_files) -> dict[Path, tuple[np.ndarray, np.nda
 
     files = [p for part in genre_files.values() for paths in part.values() for p in paths]
     return {p.resolve(): embed_file(engine, p) for p in files}
+
+
+@pytest.fixture
+def fast_embed(monkeypatch, embedded):
+    """embed_file served from the session's cache of the same files (the real engine computed it)."""
+    real = taste_command.embed_file
+
+    def cached(engine, path):
+        key = Path(path).resolve()
+        return embedded[key] if key in embedded else real(engine, path)
+
+    monkeypatch.setattr(taste_command, "embed_file", cached)
+
+
+@pytest.fixture
+def cli(model_path: Path):
+    """Run ``streamtag taste ARGS...`` in-process with the test model on the CPU; returns the exit code."""
+
+    def run(*args: str) -> int:
+        needs_model = args[0] in ("learn", "rebuild", "show")
+        return main(["taste", *args, *(["--model", str(model_path), "--provider", "cpu"] if needs_model else [])])
+
+    return run
