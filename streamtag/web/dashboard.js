@@ -13,6 +13,7 @@
   const MAX_TIMELINE_HOPS = 7200; // a ceiling whatever hop the feed announces
   const LEVEL_FLOOR_DBFS = -60;
   const TIMELINE_TICK_S = 30;
+  const FEW_GENRES = 6; // up to this many labels get bigger bars, grouped in the middle of their card
 
   const view = {
     labels: [],
@@ -59,6 +60,7 @@
     labels.forEach((label, i) => view.colors.set(label, st.colorFor(label, i)));
     const container = $("genres");
     container.replaceChildren();
+    container.classList.toggle("few", labels.length <= FEW_GENRES);
     view.genreRows.clear();
     for (const label of labels) {
       const row = document.createElement("div");
@@ -135,6 +137,10 @@
     $("model").textContent = [model.name, model.version].filter(Boolean).join(" ");
     $("provider").textContent = msg.provider || "–";
     $("taste-source").textContent = msg.taste_source ? `· ${msg.taste_source}` : "";
+    $("source").textContent = typeof msg.source === "string" ? msg.source : "";
+    const note = $("schema-note");
+    note.hidden = !(st.isNumber(msg.schema_version) && msg.schema_version > st.SCHEMA_VERSION);
+    note.textContent = note.hidden ? "" : `feed schema ${msg.schema_version}, page knows ${st.SCHEMA_VERSION}`;
     if (st.isNumber(msg.hop_s)) setTimelineCapacity(msg.hop_s);
   }
 
@@ -166,7 +172,7 @@
   }
 
   function onEvent(_msg) {
-    // top_changed is also visible in the scores' `top`, which the page renders; nothing else to do yet.
+    // top_changed is also visible in the scores' `top`, which the page renders: nothing more to show.
   }
 
   function onState(state, detail) {
@@ -209,15 +215,16 @@
     const p = top ? genre[top] : null;
     $("top-prob").textContent = st.isNumber(p) ? percent(p) : "";
     const since = top && view.topSinceT !== null && st.isNumber(msg.t) ? msg.t - view.topSinceT : null;
-    $("since").textContent = since !== null ? `for ${formatDuration(since)}` : "";
+    $("since").textContent = since !== null && since >= 1 ? `for ${formatDuration(since)}` : "";
   }
 
   function renderGenres(genre, top) {
     for (const [label, row] of view.genreRows) {
-      const p = st.isNumber(genre[label]) ? Math.min(1, Math.max(0, genre[label])) : 0;
+      const known = st.isNumber(genre[label]); // nothing is known during silence: the feed sends {}
+      const p = known ? Math.min(1, Math.max(0, genre[label])) : 0;
       row.bar.style.width = `${(100 * p).toFixed(1)}%`;
       row.bar.dataset.p = p.toFixed(4);
-      row.value.textContent = percent(p);
+      row.value.textContent = known ? percent(p) : "–";
       row.row.classList.toggle("is-top", label === top);
     }
   }
@@ -229,11 +236,13 @@
       el.textContent = "–";
       el.dataset.value = "";
       arc.setAttribute("stroke-dasharray", "0 100");
+      arc.style.visibility = "hidden"; // a round cap would draw a dot even at zero length
       return;
     }
     const p = Math.min(1, Math.max(0, taste));
     el.textContent = percent(p);
     el.dataset.value = p.toFixed(4);
+    arc.style.visibility = "visible";
     arc.setAttribute("stroke-dasharray", `${(100 * p).toFixed(1)} 100`);
     // From cool (dislike) to warm (like).
     arc.style.setProperty("--taste-color", `hsl(${Math.round(210 - 170 * p)} 85% 60%)`);
@@ -241,10 +250,11 @@
 
   function renderMoods(moods) {
     for (const [name, row] of view.moodRows) {
-      const v = st.isNumber(moods[name]) ? Math.min(1, Math.max(0, moods[name])) : 0;
+      const known = st.isNumber(moods[name]);
+      const v = known ? Math.min(1, Math.max(0, moods[name])) : 0;
       row.bar.style.width = `${(100 * v).toFixed(1)}%`;
       row.bar.dataset.value = v.toFixed(4);
-      row.value.textContent = percent(v);
+      row.value.textContent = known ? percent(v) : "–";
     }
   }
 

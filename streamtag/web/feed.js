@@ -22,17 +22,24 @@
   const RECONNECT_JITTER = 0.2; // each wait is scaled by a random factor in [1 - j, 1 + j]
   const STALE_AFTER_MS = 5000;
   const FEED_PATH = "/";
+  const SCHEMA_VERSION = 1; // docs/feed.schema.json; newer feeds only add fields, so they still render
 
-  // Stable colours for the GTZAN labels, so a genre keeps its colour across pages and model versions;
-  // other labels take the fallback palette by their position in the model's label list.
+  // Stable colours for common genre labels (GTZAN's, FMA's), so a genre keeps its colour across pages and
+  // model versions; other labels take the fallback palette by their position in the model's label list.
   const GENRE_COLORS = {
     blues: "#4e8ff7",
     classical: "#c9a7ff",
     country: "#e8a23a",
     disco: "#ff5fb0",
+    electronic: "#36d6e7",
+    experimental: "#b6e36b",
+    folk: "#d9a066",
     hiphop: "#ffd23f",
+    "hip-hop": "#ffd23f",
+    instrumental: "#8bd3ff",
+    international: "#f78fb3",
     jazz: "#3fc7c2",
-    metal: "#9aa4b2",
+    metal: "#b0bccb",
     pop: "#ff7a59",
     reggae: "#5ed36b",
     rock: "#ef4b4b",
@@ -151,7 +158,7 @@
         } else if (msg.type === "event") {
           if (handlers.onEvent) handlers.onEvent(msg);
         }
-        // Other types are for other clients, or from a newer schema: ignored.
+        // Other types (ack answers a client's label, which these pages do not send) are ignored.
       };
       socket.onerror = () => {
         // Always followed by a close event, where the retry is scheduled.
@@ -183,5 +190,5 @@
     };
   }
 
-  window.streamtag = { connect, feedUrl, colorFor, displayName, isNumber, Ring, STALE_AFTER_MS };
+  window.streamtag = { SCHEMA_VERSION, connect, feedUrl, colorFor, displayName, isNumber, Ring, STALE_AFTER_MS };
 })();
