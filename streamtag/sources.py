@@ -162,6 +162,14 @@ def list_input_devices() -> list[InputDevice]:
     return out
 
 
+def list_pulse_sources() -> list[str]:
+    """Names of the PulseAudio/PipeWire sources that are not monitors (microphones, virtual sources)."""
+    if not sys.platform.startswith("linux") or shutil.which("pactl") is None:
+        return []
+    names = [line.split("\t")[1] for line in _pactl_lines("list", "short", "sources") if "\t" in line]
+    return [n for n in names if not n.endswith(".monitor")]
+
+
 def list_monitor_sources() -> list[MonitorSource]:
     """The PulseAudio/PipeWire sink monitors (Linux, when ``pactl`` is installed and a server answers)."""
     if not sys.platform.startswith("linux") or shutil.which("pactl") is None:
@@ -609,6 +617,12 @@ class SourceSpec:
 def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
     """Build the source ``spec`` names; device errors are DeviceError, file errors AudioFileError."""
     if spec.source == "mic":
+        pulse_source = _pulse_source_named(spec.device)
+        if pulse_source is not None:  # a PulseAudio/PipeWire source name: record it through the pulse device
+            return DeviceSource(
+                out_rate=out_rate, device="pulse", rate=spec.rate, channels=spec.channels,
+                env={"PULSE_SOURCE": pulse_source},
+            )
         return DeviceSource(out_rate=out_rate, device=spec.device, rate=spec.rate, channels=spec.channels)
     if spec.source == "loopback":
         return open_loopback(spec, out_rate=out_rate)
@@ -647,6 +661,22 @@ def open_loopback(spec: SourceSpec, *, out_rate: int) -> DeviceSource:
     return DeviceSource(
         out_rate=out_rate, device=candidates[0].index, rate=spec.rate, channels=spec.channels, kind="loopback"
     )
+
+
+def _pulse_source_named(device: str | None) -> str | None:
+    """``device`` when it names a PulseAudio/PipeWire source that PortAudio does not list itself, else None."""
+    if device is None or device.isdigit() or not sys.platform.startswith("linux") or shutil.which("pactl") is None:
+        return None
+    sd = _sounddevice()
+    if any(device.lower() in d["name"].lower() for d in sd.query_devices() if d["max_input_channels"] > 0):
+        return None
+    if not any(d["name"] == "pulse" for d in sd.query_devices()):
+        return None
+    try:
+        sources = [line.split("\t")[1] for line in _pactl_lines("list", "short", "sources") if "\t" in line]
+    except DeviceError:
+        return None
+    return device if device in sources else None
 
 
 def _no_device_message() -> str:

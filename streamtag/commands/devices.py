@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 
 from streamtag.errors import DeviceError
-from streamtag.sources import list_input_devices, list_monitor_sources
+from streamtag.sources import list_input_devices, list_monitor_sources, list_pulse_sources
 
 
 def register(subparsers) -> None:
@@ -21,11 +21,13 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_input_devices()
     try:
         monitors = list_monitor_sources()
+        pulse_sources = list_pulse_sources()
         monitor_error = None
     except DeviceError as exc:  # no sound server: the PortAudio list is still worth showing
-        monitors, monitor_error = [], str(exc)
+        monitors, pulse_sources, monitor_error = [], [], str(exc)
     if args.json:
-        print(json.dumps({"inputs": [asdict(d) for d in inputs], "loopback": [asdict(m) for m in monitors]}, indent=2))
+        print(json.dumps({"inputs": [asdict(d) for d in inputs], "pulse_sources": pulse_sources,
+                          "loopback": [asdict(m) for m in monitors]}, indent=2))
         return 0
     if not inputs:
         print("No audio inputs found.", file=sys.stderr)
@@ -34,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         for d in inputs:
             mark = ("*" if d.is_default else " ") + ("L" if d.is_loopback else " ")
             print(f" {mark} {d.index:3d}  {d.name}  [{d.host_api}, {d.channels} ch, {d.default_rate:.0f} Hz]")
+    if pulse_sources:
+        print("\nPulseAudio/PipeWire sources (--source mic --device NAME):")
+        for name in pulse_sources:
+            print(f"    {name}")
     if monitors:
         print("\nLoopback: what a sink plays (--source loopback [--device SINK]):   * default sink")
         for m in monitors:

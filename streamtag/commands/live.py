@@ -9,6 +9,7 @@ from pathlib import Path
 
 from streamtag.feed import DEFAULT_HOST, DEFAULT_PORT, FeedConfig, parse_address
 from streamtag.live import DEFAULT_HOP_S, LiveConfig, live_main
+from streamtag.smoothing import SmoothingConfig
 from streamtag.sources import STDIN_FORMATS, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--fast", action="store_true", help="read a file as fast as it can be tagged")
     parser.add_argument("--hop", type=float, default=DEFAULT_HOP_S, metavar="SECONDS",
                         help=f"time between windows (default {DEFAULT_HOP_S})")
+    parser.add_argument("--smoothing", type=float, default=SmoothingConfig.time_constant_s, metavar="SECONDS",
+                        help="time constant of the score smoothing (default %(default)s; 0 shows each window as is)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this much audio")
     parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
@@ -52,8 +55,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.hop <= 0:
-        print("streamtag: error: --hop must be positive", file=sys.stderr)
+    if args.hop <= 0 or args.smoothing < 0:
+        print("streamtag: error: --hop must be positive and --smoothing not negative", file=sys.stderr)
         return 2
     feed = None
     if not args.no_ws:
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         feed=feed,
         output=output,
         duration_s=args.duration,
+        smoothing=SmoothingConfig(hop_s=args.hop, time_constant_s=args.smoothing),
     )
     return live_main(config, taste=None if args.no_taste else _taste_factory())
 
