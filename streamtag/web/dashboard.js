@@ -182,6 +182,8 @@
     clearInterval(view.retryTicker);
     view.retryTicker = null;
     if (state === "disconnected") {
+      $("latency").textContent = "–"; // nothing is being processed; the other values stay, dimmed, as the last seen
+      $("latency").dataset.ms = "";
       if (view.timeline.length && !view.timeline.last().gap) {
         view.timeline.push({ gap: true });
         $("timeline").dataset.count = String(view.timeline.length);
