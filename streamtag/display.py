@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import os
 import sys
 import threading
@@ -43,10 +44,11 @@ class LiveStats:
     feed_url: str | None = None
 
     def percentile_ms(self, q: float) -> float | None:
+        """Nearest-rank percentile of the recent per-hop latencies (the smallest value >= q% of them)."""
         if not self.latencies_ms:
             return None
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 class Display:
@@ -102,7 +104,7 @@ def format_line(message: dict[str, Any]) -> str:
         return head + f"{'(silent)':<12} {'':<40}" + tail
     ranked = sorted(message["genre"].items(), key=lambda kv: -kv[1])
     top = message["top"]
-    others = ", ".join(f"{label} {p:.2f}" for label, p in ranked if label != top)[:40]
+    others = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:4] if label != top)  # the next three
     taste = message["taste"]
     return head + f"{top:<12} {message['genre'][top]:.2f}  ({others})  taste {taste:.2f}  " + tail
 

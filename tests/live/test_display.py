@@ -1,0 +1,117 @@
+"""The display and the hop processor on made-up messages: what a person sees, and the messages behind it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from streamtag.display import LineDisplay, LiveStats, TuiDisplay, format_line
+from streamtag.engine import ModelInfo
+from streamtag.feed import hello_message, scores_message
+from streamtag.live import HopProcessor
+from streamtag.smoothing import SmoothingConfig
+from streamtag.tagger import WindowScores
+
+LABELS = ("classical", "electronic", "pop", "rock")
+MOODS = ("calmness", "power", "tension")
+INFO = ModelInfo(path=None, name="m", version="1", labels=LABELS, mood_names=MOODS, sample_rate=100,
+                 window_samples=300, hop_samples=300, embedding_dim=2, provenance={})
+
+
+def hello():
+    return hello_message(model_name="m", model_version="1", labels=LABELS, mood_names=MOODS, sample_rate=100,
+                         window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd", source="file: x.wav")
+
+
+def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float = -18.25):
+    genre = None if silent else np.array([0.1, 0.2, 0.05, 0.65])
+    return scores_message(seq=int(t * 2), t=t, window_start_s=t - 3, window_end_s=t, labels=LABELS,
+                          mood_names=MOODS, genre=genre, top=None if silent else top, taste=None if silent else 0.7,
+                          moods=None if silent else [0.2, 0.9, 0.4], level_dbfs=level, silent=silent,
+                          latency_ms=4.25)
+
+
+def window(end: int, genre, level=-20.0) -> WindowScores:
+    return WindowScores(start_sample=end - 300, end_sample=end, genre=np.array(genre), taste=0.5, crowd_taste=0.5,
+                        moods=np.array([0.1, 0.2, 0.3]), embedding=np.zeros(2), level_dbfs=level)
+
+
+def test_format_line():
+    assert format_line(scores(12.5)) == (
+        "    12.5s  rock         0.65  (electronic 0.20, classical 0.10, pop 0.05)  taste 0.70   -18.2 dBFS    4.2 ms"
+    )
+    assert format_line(scores(13.0, silent=True, level=-80.0)).split() == ["13.0s", "(silent)", "-80.0", "dBFS",
+                                                                           "4.2", "ms"]
+
+
+def test_json_lines_are_the_feed_messages():
+    out = io.StringIO()
+    display = LineDisplay(as_json=True, stream=out)
+    display.start(hello())
+    display.show(scores(3.0), LiveStats())
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [m["type"] for m in lines] == ["hello", "scores"]
+    assert lines[1] == scores(3.0)
+
+
+def test_tui_renders_bars_level_latency_and_timeline():
+    labels_called = []
+    quit_called = []
+    display = TuiDisplay(on_quit=lambda: quit_called.append(1),
+                         on_label=lambda v: labels_called.append(v) or f"{v}d it")
+    display._hello = hello()
+    stats = LiveStats(feed_url="ws://127.0.0.1:8765", feed_clients=2, audio_dropped_s=0.25, overflows=3)
+    stats.latencies_ms.extend(float(ms) for ms in range(1, 101))  # 1..100 ms: p50 is 50, p99 is 99
+    for t in np.arange(3.0, 30.0, 0.5):
+        display.show(scores(float(t), top=3 if t < 20 else 0), stats)
+    display._key("g")
+    display._key("B")
+    display._key("q")
+    console = Console(record=True, width=120, color_system=None)
+    console.print(display.render())
+    text = console.export_text()
+    assert labels_called == ["like", "dislike"] and quit_called == [1]
+    for label in LABELS:
+        assert label in text
+    assert "0.65" in text and "taste" in text and "0.70  (crowd)" in text
+    assert "-18.2 dBFS" in text
+    assert "latency p50 50.0 ms  p99 99.0 ms" in text
+    assert "dropped audio 0.25 s (3 overflows)" in text
+    assert "feed ws://127.0.0.1:8765 (2 clients)" in text
+    assert "disliked it" in text  # the confirmation of the last label
+    assert "power 0.90" in text  # strongest mood first
+    timeline_line = next(line for line in text.splitlines() if "timeline" in line)
+    assert timeline_line.count("█") == 9  # hops at 3.0 .. 29.5 s fall in the 3 s cells 1 .. 9
+
+
+def test_tui_shows_silence():
+    display = TuiDisplay(on_quit=lambda: None)
+    display._hello = hello()
+    display.show(scores(5.0, silent=True, level=-90.0), LiveStats())
+    console = Console(record=True, width=120, color_system=None)
+    console.print(display.render())
+    text = console.export_text()
+    assert "(silent)" in text and "rock" not in text
+
+
+def test_hop_processor_smooths_and_reports_top_changes():
+    # alpha = 1/2 at a 0.5 s hop; margin 0.05 held for 1 hop
+    proc = HopProcessor(INFO, hop_s=0.5, smoothing=SmoothingConfig(
+        hop_s=0.5, time_constant_s=0.5 / np.log(2), switch_margin=0.05, confirm_s=0.5))
+    first = proc.process(window(300, [0.7, 0.1, 0.1, 0.1]), latency_ms=3.0)
+    assert [m["type"] for m in first] == ["event", "scores"]
+    assert first[0] == {"type": "event", "seq": 0, "t": 3.0, "kind": "top_changed", "previous": None,
+                        "current": "classical"}
+    second = proc.process(window(350, [0.1, 0.1, 0.1, 0.7]), latency_ms=3.0)  # [0.4, 0.1, 0.1, 0.4]: a tie
+    assert [m["type"] for m in second] == ["scores"]
+    assert second[0]["genre"] == {"classical": 0.4, "electronic": 0.1, "pop": 0.1, "rock": 0.4}
+    assert second[0]["t"] == 3.5 and second[0]["window"] == {"start": 0.5, "end": 3.5}
+    third = proc.process(window(400, [0.1, 0.1, 0.1, 0.7]), latency_ms=3.0)  # [0.25, .., 0.55]
+    assert third[0] == {"type": "event", "seq": 2, "t": 4.0, "kind": "top_changed", "previous": "classical",
+                        "current": "rock"}
+    assert third[1]["top"] == "rock" and third[1]["seq"] == 2
+    assert third[1]["genre"]["rock"] == pytest.approx(0.55)
