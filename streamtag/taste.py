@@ -723,6 +723,7 @@ class LiveTeacher:
         self._recent: deque = deque()
         self._lock = threading.Lock()
         self._tagger = tagger
+        self._seen_on_disk = self.path.exists()
         self._attach()
 
     @classmethod
@@ -774,18 +775,17 @@ class LiveTeacher:
             crowd_probs=np.array([w.crowd_taste for w in recent], dtype=np.float32),
         )
         with profile_lock(self.path):
-            # Another process (taste learn) may have changed the file since we read it: start from its state.
-            try:
-                on_disk = load_profile(self.profile.identity, self.path)
-                labels = list(on_disk.labels)
-            except ProfileError:
-                if self.path.exists():
-                    raise
-                labels = list(self.profile.labels)
+            # Another process may have changed the file since we read it ('taste learn', 'forget', 'reset'):
+            # start from what is on disk. A file that has gone since we last saw it was reset: start empty.
+            if self.path.exists():
+                labels = list(load_profile(self.profile.identity, self.path).labels)
+            else:
+                labels = [] if self._seen_on_disk else list(self.profile.labels)
             labels.append(label)
             start = time.perf_counter()
             self.profile.replace_labels(labels)
             save_profile(self.profile, self.path)
+            self._seen_on_disk = True
             elapsed_ms = (time.perf_counter() - start) * 1000.0
         self._attach()
         seconds = (recent[-1].end_sample - recent[0].start_sample) / self.sample_rate

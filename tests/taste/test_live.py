@@ -77,6 +77,16 @@ def test_live_label_merges_with_labels_written_meanwhile(taste_home, engine, tra
         ("file", "like"), ("live", "dislike")]
 
 
+def test_live_label_after_a_reset_elsewhere_starts_afresh(taste_home, engine, track, cli):
+    tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
+    teacher = LiveTeacher.open(engine.info, tagger=tagger)
+    teacher.observe(tagger.feed(track[: 10 * engine.info.sample_rate]))
+    teacher.on_label("like")
+    assert cli("reset") == 0  # another terminal
+    teacher.on_label("dislike")
+    assert [lab.value for lab in read_profile(taste_home / PROFILE_FILENAME).labels] == ["dislike"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
