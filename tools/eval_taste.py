@@ -1,0 +1,275 @@
+"""How fast does a personal taste profile learn? AUC against the number of labelled tracks, on Emotify.
+
+Two listeners are simulated from Emotify's own annotations:
+  * crowd-like: likes the tracks liked by more listeners than the median (like_rate > median);
+  * calm-tender: likes calm, tender music and dislikes powerful, tense music (calmness + tenderness -
+    power - tension emotion rates above their median), a taste the crowd head was never trained on.
+
+For each listener and each n in --sizes, --draws random sets of n labelled tracks are drawn from the train split
+(at least one liked and one disliked), a profile is fitted on their window embeddings exactly as `streamtag
+taste learn` does (streamtag.taste.make_label + fit_model), and its AUC is measured on the test split, which
+shares no artist with the train split. Next to it: the same profile without the crowd prior (plain L2
+logistic regression), the model's crowd taste head (no labels at all), and a genre-only predictor (each genre's
+share of liked tracks among the same n labels; and, as a reference line, among the whole train split).
+The regularisation was chosen on the valid split (--sweep prints that table).
+
+    python tools/eval_taste.py [--model models/streamtag.onnx] [--draws 200] [--out artifacts/taste]
+
+Embeddings are cached in cache/taste/ under the model file's hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from streamtag.commands.taste import embed_file  # noqa: E402
+from streamtag.engine import Engine  # noqa: E402
+from streamtag.taste import FitConfig, fit_logistic, fit_model, make_label, roc_auc  # noqa: E402
+from streamtag.train.data import GEMS_COLUMNS, load_emotify, load_split  # noqa: E402
+
+log = logging.getLogger("eval_taste")
+
+SIZES = (2, 5, 10, 20, 50)
+MOOD = {name: i for i, name in enumerate(GEMS_COLUMNS)}
+
+
+def model_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def embed_tracks(engine: Engine, tracks, cache_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per track: window embeddings (n, D) and crowd probabilities (n,); cached per model file."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = cache_dir / f"emotify-{model_digest(engine.info.path)}.npz"
+    ids = [t.track_id for t in tracks]
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        if list(data["ids"]) == ids:
+            bounds = data["bounds"]
+            return [(data["emb"][a:b], data["crowd"][a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    out = []
+    start = time.perf_counter()
+    for i, track in enumerate(tracks):
+        out.append(embed_file(engine, track.path))
+        if (i + 1) % 50 == 0:
+            log.info("embedded %d/%d tracks (%.0f s)", i + 1, len(tracks), time.perf_counter() - start)
+    bounds = np.cumsum([0] + [len(e) for e, _ in out])
+    np.savez(cache, ids=np.array(ids), bounds=bounds, emb=np.concatenate([e for e, _ in out]),
+             crowd=np.concatenate([c for _, c in out]))
+    return out
+
+
+def listeners(tracks) -> dict[str, np.ndarray]:
+    like_rate = np.array([t.like_rate for t in tracks])
+    moods = np.stack([t.mood_rates for t in tracks])
+    calm = moods[:, MOOD["calmness"]] + moods[:, MOOD["tenderness"]] - moods[:, MOOD["power"]] - moods[:, MOOD["tension"]]
+    return {
+        "crowd-like (like_rate > median)": like_rate > np.median(like_rate),
+        "calm-tender (calm+tender-power-tension > median)": calm > np.median(calm),
+    }
+
+
+def draw(rng: np.random.Generator, y: np.ndarray, n: int) -> np.ndarray:
+    """n random indices with at least one of each class."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    first = [rng.choice(pos), rng.choice(neg)]
+    rest = rng.permutation(np.setdiff1d(np.arange(len(y)), first))[: n - 2]
+    return np.concatenate([first, rest]).astype(int)
+
+
+def genre_scores(train_genres: list[str], train_y: np.ndarray, test_genres: list[str]) -> np.ndarray:
+    """Share of liked tracks per genre (Laplace-smoothed towards the overall share)."""
+    overall = float(train_y.mean())
+    table = {}
+    for g in set(test_genres):
+        mask = np.array([tg == g for tg in train_genres])
+        table[g] = (train_y[mask].sum() + overall) / (mask.sum() + 1.0)
+    return np.array([table[g] for g in test_genres])
+
+
+OFFSET = "personal (exact crowd logit as offset)"
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def fit_with_crowd_offset(labels, config: FitConfig) -> tuple[np.ndarray, float]:
+    """The alternative prior: the model's own crowd logit per window as a fixed offset (needs the crowd taste
+    at scoring time, which the Tagger's taste_scorer does not receive today)."""
+    x = np.concatenate([lab.embeddings for lab in labels]).astype(np.float64)
+    z = np.concatenate([lab.crowd_logits for lab in labels]).astype(np.float64)
+    y = np.concatenate([np.full(lab.n_windows, float(lab.liked)) for lab in labels])
+    weights = np.concatenate([np.full(lab.n_windows, 1.0 / lab.n_windows) for lab in labels])
+    return fit_logistic(x, y, weights, z, l2=config.l2, l2_bias=config.l2_bias)
+
+
+def evaluate(pool, pool_y, test, test_y, configs: dict[str, FitConfig], sizes, draws: int, seed: int):
+    """AUC per method and size: {method: {n: array of AUCs over draws}}, plus fit times (ms)."""
+    rng = np.random.default_rng(seed)
+    results = {name: {n: [] for n in sizes} for name in [*configs, "genre-only (same labels)"]}
+    fit_ms = {n: [] for n in sizes}
+    test_emb = [e.astype(np.float16).astype(np.float64) for e, _ in (t["windows"] for t in test)]
+    test_crowd_logit = [logit(c) for _, c in (t["windows"] for t in test)]
+    test_genres = [t["genre"] for t in test]
+    for n in sizes:
+        for _ in range(draws):
+            idx = draw(rng, pool_y, n)
+            labels = [
+                make_label("like" if pool_y[i] else "dislike", kind="file", source=pool[i]["id"],
+                           embeddings=pool[i]["windows"][0], crowd_probs=pool[i]["windows"][1])
+                for i in idx
+            ]
+            for name, config in configs.items():
+                if name == OFFSET:
+                    w, b = fit_with_crowd_offset(labels, config)
+                    scores = np.array([(z + e @ w + b).mean() for e, z in zip(test_emb, test_crowd_logit)])
+                    results[name][n].append(roc_auc(scores, test_y))
+                    continue
+                start = time.perf_counter()
+                model = fit_model(labels, config)
+                if name == "personal (crowd prior)":
+                    fit_ms[n].append((time.perf_counter() - start) * 1000.0)
+                scores = np.array([model.logits(e).mean() for e in test_emb])
+                results[name][n].append(roc_auc(scores, test_y))
+            g = genre_scores([pool[i]["genre"] for i in idx], pool_y[idx], test_genres)
+            results["genre-only (same labels)"][n].append(roc_auc(g, test_y))
+    return {k: {n: np.array(v) for n, v in d.items()} for k, d in results.items()}, fit_ms
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "streamtag.onnx")
+    parser.add_argument("--split", type=Path, default=REPO / "models" / "split-emotify.json")
+    parser.add_argument("--cache", type=Path, default=REPO / "cache" / "taste")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "taste")
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sweep", action="store_true", help="also print the l2 sweep on the valid split")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    engine = Engine(args.model, provider="cpu", threads=args.threads)
+    tracks = load_emotify(args.data)
+    split = load_split(args.split, tracks)
+    windows = embed_tracks(engine, tracks, args.cache)
+    by_id = {t.track_id: (t, w) for t, w in zip(tracks, windows)}
+    ys = listeners(tracks)
+    y_by_id = {name: dict(zip([t.track_id for t in tracks], y)) for name, y in ys.items()}
+
+    def rows(name):
+        return [{"id": t.track_id, "genre": t.genre, "windows": by_id[t.track_id][1]} for t in split[name]]
+
+    pool, valid, test = rows("train"), rows("valid"), rows("test")
+    base = FitConfig()
+    configs = {"personal (crowd prior)": base, "personal (no prior)": replace(base, crowd_prior=False),
+               OFFSET: base}
+    report = {"model": {"name": engine.info.name, "version": engine.info.version,
+                        "digest": model_digest(args.model)},
+              "split": {k: len(v) for k, v in split.items()}, "draws": args.draws, "fit": base.to_dict(),
+              "listeners": {}}
+
+    if args.sweep:
+        print("l2 sweep on the valid split (labels from train; mean AUC over draws)")
+        for lname in ys:
+            py = np.array([y_by_id[lname][r["id"]] for r in pool])
+            vy = np.array([y_by_id[lname][r["id"]] for r in valid])
+            for prior in ("distilled", "none", "offset"):
+                for l2 in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0):
+                    cfg = replace(base, l2=l2, l2_bias=l2, crowd_prior=prior != "none")
+                    cfg = {OFFSET if prior == "offset" else "x": cfg}
+                    res, _ = evaluate(pool, py, valid, vy, cfg, args.sizes, max(20, args.draws // 4), args.seed + 1)
+                    curve = next(iter(cfg))
+                    means = " ".join(f"{np.nanmean(res[curve][n]):.3f}" for n in args.sizes)
+                    print(f"  {lname[:12]:12} prior={prior:9} l2={l2:<6} {means}", flush=True)
+
+    for lname in ys:
+        py = np.array([y_by_id[lname][r["id"]] for r in pool])
+        ty = np.array([y_by_id[lname][r["id"]] for r in test])
+        res, fit_ms = evaluate(pool, py, test, ty, configs, args.sizes, args.draws, args.seed)
+        crowd = np.array([r["windows"][1].mean() for r in test])
+        crowd_auc = roc_auc(crowd, ty)
+        genre_full = roc_auc(genre_scores([r["genre"] for r in pool], py, [r["genre"] for r in test]), ty)
+        report["listeners"][lname] = {
+            "test_positives": int(ty.sum()), "test_tracks": len(ty),
+            "crowd_head_auc": crowd_auc, "genre_only_full_train_auc": genre_full,
+            "methods": {m: {str(n): {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v)),
+                                     "p10": float(np.nanpercentile(v, 10)), "p90": float(np.nanpercentile(v, 90))}
+                            for n, v in d.items()} for m, d in res.items()},
+            "fit_ms_median": {str(n): float(np.median(v)) for n, v in fit_ms.items()},
+        }
+        print(f"\n{lname}: test {len(ty)} tracks ({int(ty.sum())} liked); AUC mean ± std over {args.draws} draws")
+        print(f"  {'labelled tracks':28}" + "".join(f"{n:>14}" for n in args.sizes))
+        for m, d in res.items():
+            print(f"  {m:28}" + "".join(f"{np.nanmean(d[n]):>8.3f} ±{np.nanstd(d[n]):.2f}" for n in args.sizes))
+        print(f"  {'crowd head (no labels)':28}{crowd_auc:>8.3f}")
+        print(f"  {'genre-only (all train)':28}{genre_full:>8.3f}")
+        print("  fit time, median ms: " + ", ".join(f"n={n}: {np.median(v):.1f}" for n, v in fit_ms.items()))
+        report["listeners"][lname]["_curves"] = res
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(report, args.sizes, args.out / "taste_auc.png")
+    for entry in report["listeners"].values():
+        entry.pop("_curves")
+    (args.out / "taste_eval.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out / 'taste_auc.png'} and {args.out / 'taste_eval.json'}")
+    return 0
+
+
+def plot(report: dict, sizes, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["listeners"])
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), sharey=True)
+    colors = {"personal (crowd prior)": "C0", "personal (no prior)": "C2", "genre-only (same labels)": "C1",
+              OFFSET: "C4"}
+    for ax, name in zip(np.atleast_1d(axes), names):
+        entry = report["listeners"][name]
+        for method, curves in entry["_curves"].items():
+            mean = [np.nanmean(curves[n]) for n in sizes]
+            lo = [np.nanpercentile(curves[n], 25) for n in sizes]
+            hi = [np.nanpercentile(curves[n], 75) for n in sizes]
+            main_curve = method in ("personal (crowd prior)", "genre-only (same labels)")
+            ax.plot(sizes, mean, "o-" if main_curve else ".--", color=colors[method], label=method,
+                    lw=2 if main_curve else 1)
+            if main_curve:
+                ax.fill_between(sizes, lo, hi, color=colors[method], alpha=0.15)
+        ax.axhline(entry["crowd_head_auc"], color="C3", ls="--", label="crowd head (no labels)")
+        ax.axhline(entry["genre_only_full_train_auc"], color="C1", ls=":", label="genre-only (whole train split)")
+        ax.axhline(0.5, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(list(sizes), [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled tracks")
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("test AUC (artist-disjoint): mean, 25-75% band")
+    np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower right")
+    model = report["model"]
+    fig.suptitle(f"Personal taste profile on Emotify, model {model['name']} {model['version']}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
