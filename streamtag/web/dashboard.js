@@ -246,8 +246,7 @@
     el.dataset.value = p.toFixed(4);
     arc.style.visibility = "visible";
     arc.setAttribute("stroke-dasharray", `${(100 * p).toFixed(1)} 100`);
-    // From cool (dislike) to warm (like).
-    arc.style.setProperty("--taste-color", `hsl(${Math.round(210 - 170 * p)} 85% 60%)`);
+    arc.style.setProperty("--taste-color", st.tasteColor(p));
   }
 
   function renderMoods(moods) {
@@ -339,7 +338,9 @@
     ctx.font = `${Math.round(0.8 * remPx * dpr)}px ${styles.getPropertyValue("--font")}`;
     ctx.textBaseline = "bottom";
     const spanS = capacity * view.hopS;
-    const tick = spanS > 4 * TIMELINE_TICK_S ? 2 * TIMELINE_TICK_S : spanS >= TIMELINE_TICK_S ? TIMELINE_TICK_S : spanS / 2;
+    let tick = spanS / 2;
+    if (spanS > 4 * TIMELINE_TICK_S) tick = 2 * TIMELINE_TICK_S;
+    else if (spanS >= TIMELINE_TICK_S) tick = TIMELINE_TICK_S;
     for (let s = 0; s <= spanS + 1e-6; s += tick) {
       const x = width - (s / spanS) * width;
       const label = s === 0 ? "now" : `-${formatDuration(s)}`;

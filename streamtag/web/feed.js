@@ -54,6 +54,11 @@
     return FALLBACK_COLORS[Math.abs(index) % FALLBACK_COLORS.length];
   }
 
+  /** A colour for a taste probability, from cool (dislike) to warm (like). */
+  function tasteColor(p) {
+    return `hsl(${Math.round(210 - 170 * p)} 85% 60%)`;
+  }
+
   /** The feed's URL: the server this page came from, unless `?feed=ws://host:port/` overrides it. */
   function feedUrl() {
     const override = new URLSearchParams(window.location.search).get("feed");
@@ -190,5 +195,7 @@
     };
   }
 
-  window.streamtag = { SCHEMA_VERSION, connect, feedUrl, colorFor, displayName, isNumber, Ring, STALE_AFTER_MS };
+  window.streamtag = {
+    SCHEMA_VERSION, STALE_AFTER_MS, connect, feedUrl, colorFor, tasteColor, displayName, isNumber, Ring,
+  };
 })();

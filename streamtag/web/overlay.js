@@ -7,6 +7,9 @@
   const params = new URLSearchParams(window.location.search);
   const ALIGN = { left: "flex-start", center: "center", right: "flex-end" };
   const labelIndex = new Map();
+  const STATE_TEXT = {
+    connecting: "connecting", waiting: "waiting", live: "live", silent: "silent", disconnected: "offline",
+  };
 
   const scale = Number(params.get("scale"));
   if (Number.isFinite(scale) && scale >= 0.5 && scale <= 4) document.body.style.setProperty("--scale", String(scale));
@@ -38,14 +41,14 @@
     const tasteEl = $("taste");
     tasteEl.textContent = taste !== null ? `${Math.round(100 * taste)}%` : "–";
     tasteEl.dataset.value = taste !== null ? taste.toFixed(4) : "";
-    $("strip").style.setProperty("--taste-color", taste !== null ? `hsl(${Math.round(210 - 170 * taste)} 85% 62%)` : "var(--faint)");
+    $("strip").style.setProperty("--taste-color", taste !== null ? st.tasteColor(taste) : "var(--faint)");
   }
 
   function onState(state) {
     document.body.dataset.state = state;
     const el = $("state");
     el.dataset.state = state;
-    el.textContent = { connecting: "connecting", waiting: "waiting", live: "live", silent: "silent", disconnected: "offline" }[state] || state;
+    el.textContent = STATE_TEXT[state] || state;
   }
 
   st.connect({ onHello, onScores, onEvent() {}, onState });

@@ -225,10 +225,12 @@ def screenshot(driver, path: Path) -> None:
 def set_viewport(driver, size: tuple[int, int], *, transparent: bool = False) -> None:
     width, height = size
     driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
     )
     if transparent:  # so that a screenshot shows what an OBS browser source composites over the video
-        driver.execute_cdp_cmd("Emulation.setDefaultBackgroundColorOverride", {"color": {"r": 0, "g": 0, "b": 0, "a": 0}})
+        transparent_black = {"r": 0, "g": 0, "b": 0, "a": 0}
+        driver.execute_cdp_cmd("Emulation.setDefaultBackgroundColorOverride", {"color": transparent_black})
 
 
 def assert_dashboard_matches_feed(driver, recorder: FeedRecorder, live: Live) -> dict[str, Any]:
@@ -254,7 +256,7 @@ def assert_dashboard_matches_feed(driver, recorder: FeedRecorder, live: Live) ->
         assert bar["p"] == f"{p:.4f}", (bar, p)
         assert bar["width"].endswith("%") and float(bar["width"][:-1]) == pytest.approx(100 * p, abs=0.051), (bar, p)
     # Drawn, not only styled: the bar of the top genre grows to a visible width (after its CSS transition).
-    top_bar_px = "return document.querySelector(`.genre-bar[data-label='${arguments[0]}']`).getBoundingClientRect().width"
+    top_bar_px = "return document.querySelector(`.genre-bar[data-label='${arguments[0]}']`).offsetWidth"
     wait_for("the top genre's bar to be drawn", lambda: driver.execute_script(top_bar_px, msg["top"]) > 1, timeout_s=5)
     assert sum(float(b["p"]) for b in page["bars"]) == pytest.approx(1.0, abs=2e-3)
     assert page["moods"] == [f"{msg['moods'][name]:.4f}" for name in recorder.hello["mood_names"]]
@@ -332,8 +334,9 @@ def test_dashboard_and_overlay_follow_the_feed(
     driver = browser
     port = free_port()
     base = f"http://{HOST}:{port}"
-    log_path = artifacts_dir / "live.log"
-    log_path.unlink(missing_ok=True)
+    log_path, restarted_log_path = artifacts_dir / "live.log", artifacts_dir / "live-restarted.log"
+    for path in (log_path, restarted_log_path):
+        path.unlink(missing_ok=True)
 
     with running(music_with_silence, port, log_path) as (live, recorder):
         # 1. Music: the dashboard shows the feed's own top genre and bars for the hop it displays.
@@ -380,7 +383,7 @@ def test_dashboard_and_overlay_follow_the_feed(
         screenshot(driver, artifacts_dir / "dashboard-disconnected.png")
 
     # 5. The tagger is restarted on the same port (on the plain recording): both pages reconnect by themselves.
-    with running(data_dir / MUSIC, port, tmp_path / "live-restarted.log") as (live, recorder):
+    with running(data_dir / MUSIC, port, restarted_log_path) as (live, recorder):
         wait_state(driver, "live", timeout_s=RECONNECT_TIMEOUT_S, context=live.log_tail)
         assert_dashboard_matches_feed(driver, recorder, live)
         driver.switch_to.window(overlay)
