@@ -14,7 +14,6 @@ synchronise with, and a label from the display or the feed is handled between tw
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import signal
@@ -166,25 +165,22 @@ async def run_live(
         taste_source=teacher.describe() if teacher is not None else "crowd",
         source=source.description,
     )
-    on_label = None
-    if teacher is not None:
-
-        def on_label(value: str) -> str:
-            text = teacher.on_label(value)
-            hello["taste_source"] = teacher.describe()  # new clients and the display see whose taste it is now
-            return text
+    def on_label(value: str) -> str:
+        text = teacher.on_label(value)
+        hello["taste_source"] = teacher.describe()  # new clients and the display see whose taste it is now
+        return text
     stats = LiveStats()
     feed: Feed | None = None
     display: Display | None = None
     try:
         if config.feed is not None:
-            feed = Feed(config.feed, hello=hello, on_label=on_label)
+            feed = Feed(config.feed, hello=hello, on_label=on_label if teacher is not None else None)
             await feed.start()
             stats.feed_url = feed.url
             http = feed.url.replace("ws://", "http://", 1)
             print(f"streamtag: feed {feed.url}  dashboard {http}/  overlay {http}/overlay", file=sys.stderr, flush=True)
         if config.output == "tui":
-            display = TuiDisplay(on_quit=stop.set, on_label=on_label)
+            display = TuiDisplay(on_quit=stop.set, on_label=on_label if teacher is not None else None)
         else:
             display = LineDisplay(as_json=config.output == "json")
         display.start(hello)

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 from pathlib import Path
 
 import jsonschema
