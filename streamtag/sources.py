@@ -17,9 +17,11 @@ Loopback ("what the machine is playing"), per system:
   the source named by the ``PULSE_SOURCE`` environment variable when the stream is opened. We set it to the
   monitor of the default sink (``@DEFAULT_MONITOR@``) or of the sink named by ``--device``, and check the name
   with ``pactl`` first when it is installed.
-* **Windows**: PortAudio's WASAPI host API, as shipped with sounddevice, has no loopback flag. We use an input
-  device that carries the output mix when there is one ("Stereo Mix", "What U Hear", a virtual cable such as
-  VB-Audio "CABLE Output"), and otherwise say how to enable or install one.
+* **Windows**: the released PortAudio that sounddevice ships has no WASAPI loopback. PortAudio's development
+  version has it (PortAudio/portaudio#672): its WASAPI loopback inputs are listed as "<output> [Loopback]";
+  sounddevice waits for a PortAudio release to ship it (python-sounddevice#510), and a self-built DLL works
+  today. We use, by name, such a "[Loopback]" input or any input that carries the output mix ("Stereo Mix",
+  "What U Hear", a virtual cable such as VB-Audio "CABLE Output"), and otherwise say how to get one.
 * **macOS**: Core Audio has no loopback input; a virtual device such as BlackHole
   (``brew install blackhole-2ch``, then a Multi-Output Device in Audio MIDI Setup that plays to both the
   speakers and BlackHole) provides one. We look for BlackHole, Loopback and Soundflower devices by name.
