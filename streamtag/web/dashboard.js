@@ -131,6 +131,8 @@
   // ---- feed handlers ----
 
   function onHello(msg) {
+    // A (re)connection is a new stream whose time starts again: "for N s" counts from its first top.
+    view.top = undefined;
     if (Array.isArray(msg.labels)) buildGenres(msg.labels.map(String));
     if (Array.isArray(msg.mood_names)) buildMoods(msg.mood_names.map(String));
     const model = msg.model || {};
