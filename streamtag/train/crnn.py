@@ -33,7 +33,7 @@ class ModelConfig:
     mood_names: tuple[str, ...] = GEMS_MOODS
     window_samples: int = 66150  # 3.0 s at 22050 Hz
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    channels: tuple[int, ...] = (24, 48, 96, 128)
+    channels: tuple[int, ...] = (16, 32, 64, 128)
     gru_hidden: int = 64
     embedding_dim: int = 64
     dropout: float = 0.3

@@ -78,12 +78,57 @@ def export_onnx(model: CRNN, out_path: Path, *, metadata: dict[str, str]) -> Non
         dynamo=False,
     )
     proto = onnx.load(str(out_path))
+    _compute_fourier_kernels_in_graph(proto, model.config.frontend.n_fft)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = f"streamtag {metadata['name']} {metadata['version']}"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out_path))
+
+
+def _compute_fourier_kernels_in_graph(proto: onnx.ModelProto, n_fft: int) -> None:
+    """Replace the traced Fourier-kernel constant (4 MB at n_fft 1024) by the few ops that compute it.
+
+    ONNX Runtime folds these ops into a constant when it loads the model, so inference costs the same while
+    the file shrinks to the size of the learned weights. The phase index ``f * n mod n_fft`` is exact in
+    float32, as in ``frontend.fourier_kernels``.
+    """
+    helper = onnx.helper
+    shape = [2 * (1 + n_fft // 2), 1, n_fft]
+    graph = proto.graph
+    for position, node in enumerate(graph.node):
+        if node.op_type == "Constant" and list(node.attribute[0].t.dims) == shape:
+            break
+    else:
+        raise ModelError("export: the front end's Fourier kernels were not found in the traced graph")
+    out = node.output[0]
+    n = np.arange(n_fft, dtype=np.float32)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * n.astype(np.float64) / n_fft)).astype(np.float32)
+
+    def const(name: str, value: np.ndarray):
+        return helper.make_node("Constant", [], [f"{out}/{name}"], value=numpy_helper.from_array(value, f"{out}/{name}"))
+
+    nodes = [
+        const("n", n[None, :]),
+        const("f", np.arange(1 + n_fft // 2, dtype=np.float32)[:, None]),
+        const("size", np.array(n_fft, dtype=np.float32)),
+        const("radians", np.array(2 * np.pi / n_fft, dtype=np.float32)),
+        const("window", window[None, :]),
+        const("axis", np.array([1], dtype=np.int64)),
+        helper.make_node("Mul", [f"{out}/f", f"{out}/n"], [f"{out}/fn"]),
+        helper.make_node("Mod", [f"{out}/fn", f"{out}/size"], [f"{out}/index"], fmod=1),
+        helper.make_node("Mul", [f"{out}/index", f"{out}/radians"], [f"{out}/phase"]),
+        helper.make_node("Cos", [f"{out}/phase"], [f"{out}/cos"]),
+        helper.make_node("Sin", [f"{out}/phase"], [f"{out}/sin"]),
+        helper.make_node("Neg", [f"{out}/sin"], [f"{out}/minus_sin"]),
+        helper.make_node("Concat", [f"{out}/cos", f"{out}/minus_sin"], [f"{out}/basis"], axis=0),
+        helper.make_node("Mul", [f"{out}/basis", f"{out}/window"], [f"{out}/windowed"]),
+        helper.make_node("Unsqueeze", [f"{out}/windowed", f"{out}/axis"], [out]),
+    ]
+    graph.node.remove(node)
+    for offset, new in enumerate(nodes):
+        graph.node.insert(position + offset, new)
 
 
 def to_fp16(src: Path, dst: Path) -> None:

@@ -71,14 +71,20 @@ def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float,
     return weights.astype(np.float32)
 
 
-def fourier_kernels(n_fft: int) -> np.ndarray:
-    """Hann-windowed cosine and sine kernels, shape (2 * (1 + n_fft // 2), 1, n_fft): real parts, then imaginary."""
-    n = np.arange(n_fft)
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann, as librosa and torch.stft use
-    freqs = np.arange(1 + n_fft // 2)
-    phase = 2 * np.pi * np.outer(freqs, n) / n_fft
-    kernels = np.concatenate([np.cos(phase), -np.sin(phase)]) * window
-    return kernels[:, None, :].astype(np.float32)
+def fourier_kernels(n_fft: int) -> torch.Tensor:
+    """Hann-windowed cosine and sine kernels, shape (2 * (1 + n_fft // 2), 1, n_fft): real parts, then imaginary.
+
+    Built from index vectors inside the graph rather than stored: the stored kernels would be 4 MB of the
+    model file, while ONNX Runtime folds these few ops into constants when it loads the model. The phase
+    index ``f * n mod n_fft`` is exact in float32 (``f * n < 2**24``), so the kernels are as accurate as
+    ones computed in float64.
+    """
+    n = torch.arange(n_fft, dtype=torch.float32)
+    freqs = torch.arange(1 + n_fft // 2, dtype=torch.float32)
+    window = 0.5 - 0.5 * torch.cos(2 * torch.pi * n / n_fft)  # periodic Hann, as librosa and torch.stft use
+    phase = 2 * torch.pi * torch.remainder(torch.outer(freqs, n), n_fft) / n_fft
+    kernels = torch.cat([torch.cos(phase), -torch.sin(phase)]) * window
+    return kernels.unsqueeze(1)
 
 
 class LogMel(nn.Module):
@@ -89,14 +95,14 @@ class LogMel(nn.Module):
         self.config = config
         fmax_hz = config.fmax_hz or config.sample_rate / 2
         self.n_bins = 1 + config.n_fft // 2
-        self.register_buffer("kernels", torch.from_numpy(fourier_kernels(config.n_fft)))
         mel = mel_filterbank(
             sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels, fmin_hz=config.fmin_hz, fmax_hz=fmax_hz
         )
         self.register_buffer("mel_t", torch.from_numpy(mel.T.copy()))  # (bins, n_mels)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = nn.functional.conv1d(audio.unsqueeze(1), self.kernels, stride=self.config.hop_samples)  # (B, 2*bins, T)
+        kernels = fourier_kernels(self.config.n_fft)
+        spec = nn.functional.conv1d(audio.unsqueeze(1), kernels, stride=self.config.hop_samples)  # (B, 2*bins, T)
         real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
         power = (real * real + imag * imag).transpose(1, 2)  # (B, T, bins)
         mel = power @ self.mel_t  # (B, T, n_mels)

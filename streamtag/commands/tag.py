@@ -1,0 +1,77 @@
+"""`streamtag tag FILE...`: tag audio files offline with the streaming core, one result per file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from streamtag.audio import load_audio
+from streamtag.engine import Engine
+from streamtag.errors import AudioFileError
+from streamtag.tagger import Tagger, clip_summary
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("tag", help="tag audio files (any common format and sample rate)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON line per file instead of a table")
+    p.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
+    p.add_argument("--hop", type=float, help="seconds between windows (default: the model's)")
+    p.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(run=run)
+
+
+def tag_file(tagger: Tagger, path: Path) -> dict:
+    """Clip-level tags of one file: its window scores averaged."""
+    info = tagger.info
+    audio = load_audio(path, sample_rate=info.sample_rate)
+    tagger.reset()
+    windows = tagger.feed(audio) + tagger.finish()
+    return {"file": str(path), "duration_s": round(audio.size / info.sample_rate, 3), **clip_summary(windows, info)}
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = Engine(args.model, provider=args.provider)
+    hop_samples = round(args.hop * engine.info.sample_rate) if args.hop else None
+    tagger = Tagger(engine, hop_samples=hop_samples)
+    failures = 0
+    results = []
+    for path in args.files:
+        try:
+            result = tag_file(tagger, path)
+        except AudioFileError as exc:
+            failures += 1
+            print(f"streamtag: error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            results.append(result)
+    if results:
+        _print_table(results, engine)
+    return 1 if failures else 0
+
+
+def _print_table(results: list[dict], engine: Engine) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    info = engine.info
+    table = Table(title=f"{info.name} {info.version} ({engine.provider})")
+    table.add_column("file", overflow="fold")
+    table.add_column("s", justify="right")
+    table.add_column("top")
+    for label in info.labels:
+        table.add_column(label, justify="right")
+    table.add_column("taste", justify="right")
+    table.add_column("strongest moods")
+    for r in results:
+        moods = sorted(r["moods"].items(), key=lambda kv: -kv[1])[:3]
+        table.add_row(
+            Path(r["file"]).name, f"{r['duration_s']:.0f}", f"[bold]{r['top']}[/]",
+            *(f"{r['genre'][label]:.2f}" for label in info.labels),
+            f"{r['taste']:.2f}", ", ".join(f"{name} {score:.2f}" for name, score in moods),
+        )
+    Console().print(table)

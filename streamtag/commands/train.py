@@ -1,0 +1,107 @@
+"""`streamtag train DATA_DIR`: cache log-mels, train the CRNN with a progress display, keep checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+from streamtag.errors import StreamtagError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the CRNN on a dataset folder (Emotify, GTZAN or <label>/ folders)")
+    p.add_argument("data_dir", type=Path, help="dataset root: Emotify (tracks.csv), GTZAN (genres/<genre>/...) or <label>/<file>")
+    p.add_argument("--out", type=Path, default=Path("runs/crnn"), help="checkpoint folder (default runs/crnn)")
+    p.add_argument("--split", type=Path, help="a split JSON (default: the dataset's own, else a new artist split)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--patience", type=int, default=12, help="epochs without valid improvement before stopping")
+    p.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
+    p.add_argument("--cache", type=Path, default=Path(user_cache_dir("streamtag")), help="log-mel cache folder")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(run=run)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from streamtag.train.crnn import CRNN, ModelConfig
+    from streamtag.train.data import LogMelCache, load_dataset, load_split, save_split, split_by_artist
+    from streamtag.train.loop import TrainConfig, TrainingSet, train
+
+    console = Console(stderr=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    dataset = load_dataset(args.data_dir)
+    if args.split:
+        split, split_source = load_split(args.split, dataset.tracks), str(args.split)
+    elif dataset.split is not None:
+        split, split_source = dataset.split, "the dataset's own split lists"
+    else:
+        split, split_source = split_by_artist(dataset.tracks, seed=args.seed), f"artist split, seed {args.seed}"
+    if not split["train"] or not split["valid"]:
+        raise StreamtagError(f"{args.data_dir}: the split has an empty train or valid part; add data or pass --split")
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_split(args.out / "split.json", split, dataset=dataset.name, seed=args.seed)
+    model_config = ModelConfig(labels=dataset.labels)
+    config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, device=device)
+    cache = LogMelCache(args.cache, CRNN(model_config).frontend)
+    console.print(f"[bold]{dataset.name}[/]: {len(dataset.tracks)} tracks, labels {', '.join(dataset.labels)}; "
+                  f"split: {split_source} ({', '.join(f'{k} {len(v)}' for k, v in split.items())}); device {device}")
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("log-mel cache", total=len(split["train"]) + len(split["valid"]))
+
+        def logmel_of(track):
+            logmel = cache.get(track, min_samples=model_config.window_samples)
+            progress.advance(task)
+            return logmel
+
+        n_moods = len(model_config.mood_names)
+        train_set = TrainingSet.build(split["train"], dataset.labels, n_moods, logmel_of)
+        valid_set = TrainingSet.build(split["valid"], dataset.labels, n_moods, logmel_of)
+        progress.remove_task(task)
+        batches = progress.add_task("epoch 1", total=None)
+
+        def on_batch(step: int, total: int) -> None:
+            progress.update(batches, completed=step, total=total)
+
+        def on_epoch(report) -> None:
+            mark = "*" if report.improved else " "
+            progress.console.print(
+                f"{mark} epoch {report.epoch:3d}  loss {report.train_loss:.3f}  valid acc {report.valid_accuracy:.3f}  "
+                f"taste rho {report.valid_taste_spearman:+.3f}  moods r {report.valid_mood_correlation:+.3f}  "
+                f"({report.seconds:.0f} s)")
+            progress.update(batches, description=f"epoch {report.epoch + 1}", completed=0)
+
+        provenance = {
+            "dataset": dataset.name, "data_root": str(args.data_dir), "split": split_source,
+            "n_train": len(split["train"]), "n_valid": len(split["valid"]), "n_test": len(split["test"]),
+            "seed": args.seed, "commit": _git_commit(), "device": device,
+        }
+        reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
+                        on_epoch=on_epoch, on_batch=on_batch, extra_state={"provenance": provenance})
+    best = max(reports, key=lambda r: r.valid_score) if reports else None
+    minutes = (time.monotonic() - started) / 60
+    if best:
+        console.print(f"done in {minutes:.1f} min; best epoch {best.epoch}: valid acc {best.valid_accuracy:.3f}, "
+                      f"taste rho {best.valid_taste_spearman:+.3f} -> {args.out / 'best.pt'}")
+    return 0

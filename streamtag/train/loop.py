@@ -1,0 +1,281 @@
+"""Multi-task training on cached log-mels: genre (cross-entropy), crowd taste and GEMS moods (rates, BCE).
+
+Every epoch draws random 3 s crops from each training track's cached log-mel (crops aligned to the STFT hop,
+so they equal what the exported model computes on raw audio), augments them, and validates clip-level on
+the valid split. The checkpoint written after each epoch holds the model, optimiser, schedule, the numpy and
+torch random states and the early-stopping state, so a resumed run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from streamtag.train.crnn import CRNN, ModelConfig
+from streamtag.train.data import Track
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_LAST = "last.pt"
+CHECKPOINT_BEST = "best.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    crops_per_track: int = 6
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 2
+    patience: int = 12
+    seed: int = 0
+    label_smoothing: float = 0.1
+    taste_weight: float = 1.0
+    mood_weight: float = 1.0
+    gain_db: float = 6.0  # random gain of +-6 dB: adds a constant to the dB log-mel
+    time_mask_frames: int = 16
+    freq_mask_bins: int = 12
+    mixup_alpha: float = 0.0
+    eval_hop_frames: int = 64  # validation windows every 1.5 s
+    max_minutes: float | None = None
+    device: str = "cpu"  # "cuda" where a GPU is available
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    train_loss: float
+    valid_accuracy: float
+    valid_taste_spearman: float
+    valid_mood_correlation: float
+    valid_score: float
+    improved: bool
+    seconds: float
+
+
+@dataclass
+class TrainingSet:
+    """Cached log-mels with their targets, as arrays the loop indexes directly."""
+
+    logmels: list[np.ndarray]
+    genre: np.ndarray  # (N,) int64
+    taste: np.ndarray  # (N,) float32, NaN where unknown
+    moods: np.ndarray  # (N, M) float32, NaN where unknown
+
+    @classmethod
+    def build(cls, tracks: list[Track], labels: tuple[str, ...], n_moods: int, logmel_of: Callable[[Track], np.ndarray]):
+        index = {label: i for i, label in enumerate(labels)}
+        return cls(
+            logmels=[logmel_of(t) for t in tracks],
+            genre=np.array([index[t.genre] for t in tracks], dtype=np.int64),
+            taste=np.array([np.nan if t.like_rate is None else t.like_rate for t in tracks], dtype=np.float32),
+            moods=np.stack([
+                np.full(n_moods, np.nan, np.float32) if t.mood_rates is None else t.mood_rates for t in tracks
+            ]),
+        )
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _augment(batch: np.ndarray, rng: np.random.Generator, config: TrainConfig) -> np.ndarray:
+    """Gain, one time mask and one frequency mask (SpecAugment) per crop, in place on a copy."""
+    batch = batch + rng.uniform(-config.gain_db, config.gain_db, size=(len(batch), 1, 1)).astype(np.float32)
+    n_frames, n_mels = batch.shape[1:]
+    fill = batch.mean(axis=(1, 2))
+    for i in range(len(batch)):
+        t = rng.integers(0, config.time_mask_frames + 1)
+        t0 = rng.integers(0, n_frames - t + 1)
+        f = rng.integers(0, config.freq_mask_bins + 1)
+        f0 = rng.integers(0, n_mels - f + 1)
+        batch[i, t0 : t0 + t, :] = fill[i]
+        batch[i, :, f0 : f0 + f] = fill[i]
+    return batch
+
+
+def _masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    known = ~torch.isnan(target)
+    if not known.any():
+        return logits.sum() * 0.0
+    return nn.functional.binary_cross_entropy_with_logits(logits[known], target[known])
+
+
+def _loss(out: dict, genre, taste, moods, config: TrainConfig, *, genre_soft: torch.Tensor | None = None) -> torch.Tensor:
+    if genre_soft is None:
+        genre_loss = nn.functional.cross_entropy(out["genre_logits"], genre, label_smoothing=config.label_smoothing)
+    else:
+        genre_loss = -(genre_soft * torch.log_softmax(out["genre_logits"], dim=1)).sum(dim=1).mean()
+    return (
+        genre_loss
+        + config.taste_weight * _masked_bce(out["taste_logit"], taste)
+        + config.mood_weight * _masked_bce(out["mood_logits"], moods)
+    )
+
+
+def clip_predictions(model: CRNN, logmels: list[np.ndarray], *, window_frames: int, hop_frames: int, batch_size: int = 64):
+    """Clip-level genre probabilities, taste and moods: window scores averaged over each clip."""
+    model.eval()
+    device = next(model.parameters()).device
+    genre, taste, moods = [], [], []
+    with torch.no_grad():
+        for logmel in logmels:
+            starts = range(0, logmel.shape[0] - window_frames + 1, hop_frames)
+            crops = np.stack([logmel[s : s + window_frames] for s in starts])
+            outs = [model.forward_logmel(torch.from_numpy(crops[i : i + batch_size]).to(device)) for i in range(0, len(crops), batch_size)]
+            genre.append(torch.cat([torch.softmax(o["genre_logits"], 1) for o in outs]).mean(0).cpu().numpy())
+            taste.append(torch.cat([torch.sigmoid(o["taste_logit"]) for o in outs]).mean().item())
+            moods.append(torch.cat([torch.sigmoid(o["mood_logits"]) for o in outs]).mean(0).cpu().numpy())
+    return np.stack(genre), np.array(taste), np.stack(moods)
+
+
+def validate(model: CRNN, data: TrainingSet, config: TrainConfig, window_frames: int) -> tuple[float, float, float]:
+    genre, taste, moods = clip_predictions(model, data.logmels, window_frames=window_frames, hop_frames=config.eval_hop_frames)
+    accuracy = float(np.mean(genre.argmax(1) == data.genre))
+    known = ~np.isnan(data.taste)
+    spearman = rank_correlation(taste[known], data.taste[known]) if known.any() else float("nan")
+    known_m = ~np.isnan(data.moods[:, 0])
+    mood_corr = float(np.nanmean([
+        np.corrcoef(moods[known_m, j], data.moods[known_m, j])[0, 1] for j in range(moods.shape[1])
+    ])) if known_m.sum() > 2 else float("nan")
+    return accuracy, spearman, mood_corr
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int):
+    total = config.epochs * steps_per_epoch
+    warmup = config.warmup_epochs * steps_per_epoch
+
+    def factor(step: int) -> float:  # linear warm-up, then cosine decay to zero at the last epoch
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return factor
+
+
+def train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    train_set: TrainingSet,
+    valid_set: TrainingSet,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    extra_state: dict | None = None,
+) -> list[EpochReport]:
+    """Train, writing ``last.pt`` after every epoch and ``best.pt`` when the valid score improves.
+
+    The valid score is clip accuracy plus half the crowd-taste Spearman correlation (where known): genre
+    first, taste as a close second. Stops early after ``patience`` epochs without improvement.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    model = CRNN(model_config).to(device)
+    window_frames = model_config.frontend.n_frames(model_config.window_samples)
+    optimizer = torch.optim.AdamW(
+        [p for n, p in model.named_parameters() if not n.startswith("frontend")],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
+    n_crops = len(train_set.logmels) * config.crops_per_track
+    steps_per_epoch = math.ceil(n_crops / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, steps_per_epoch))
+    rng = np.random.default_rng(config.seed)
+    state = {"epoch": 0, "best_score": -math.inf, "since_best": 0, "history": []}
+    last_path = out_dir / CHECKPOINT_LAST
+    if resume and last_path.is_file():
+        saved = torch.load(last_path, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["loop"]
+        log.info("resumed from %s at epoch %d", last_path, state["epoch"])
+    started = time.monotonic()
+    reports = [EpochReport(**r) for r in state["history"]]
+    while state["epoch"] < config.epochs and state["since_best"] < config.patience:
+        if config.max_minutes is not None and (time.monotonic() - started) / 60 > config.max_minutes:
+            log.info("stopping: the %.1f-minute budget is spent", config.max_minutes)
+            break
+        epoch_start = time.monotonic()
+        model.train()
+        track_idx = np.repeat(np.arange(len(train_set.logmels)), config.crops_per_track)[rng.permutation(n_crops)]
+        losses = []
+        for step in range(steps_per_epoch):
+            idx = track_idx[step * config.batch_size : (step + 1) * config.batch_size]
+            crops = np.empty((len(idx), window_frames, model_config.frontend.n_mels), dtype=np.float32)
+            for j, i in enumerate(idx):
+                logmel = train_set.logmels[i]
+                start = rng.integers(0, logmel.shape[0] - window_frames + 1)
+                crops[j] = logmel[start : start + window_frames]
+            crops = _augment(crops, rng, config)
+            genre = torch.from_numpy(train_set.genre[idx])
+            taste = torch.from_numpy(train_set.taste[idx])
+            moods = torch.from_numpy(train_set.moods[idx])
+            genre_soft = None
+            if config.mixup_alpha > 0:
+                lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
+                perm = rng.permutation(len(idx))
+                crops = lam * crops + (1 - lam) * crops[perm]
+                onehot = nn.functional.one_hot(genre, len(model_config.labels)).float()
+                genre_soft = lam * onehot + (1 - lam) * onehot[perm]
+                taste = lam * taste + (1 - lam) * taste[perm]
+                moods = lam * moods + (1 - lam) * moods[perm]
+            out = model.forward_logmel(torch.from_numpy(np.ascontiguousarray(crops)).to(device))
+            genre, taste, moods = genre.to(device), taste.to(device), moods.to(device)
+            loss = _loss(out, genre, taste, moods, config, genre_soft=None if genre_soft is None else genre_soft.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            if on_batch:
+                on_batch(step + 1, steps_per_epoch)
+        accuracy, spearman, mood_corr = validate(model, valid_set, config, window_frames)
+        score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
+        improved = score > state["best_score"]
+        state["epoch"] += 1
+        if improved:
+            state["best_score"], state["since_best"] = score, 0
+        else:
+            state["since_best"] += 1
+        report = EpochReport(
+            epoch=state["epoch"], train_loss=float(np.mean(losses)), valid_accuracy=accuracy,
+            valid_taste_spearman=spearman, valid_mood_correlation=mood_corr, valid_score=score,
+            improved=improved, seconds=time.monotonic() - epoch_start,
+        )
+        reports.append(report)
+        state["history"] = [asdict(r) for r in reports]
+        common = {"model_config": model_config.to_dict(), "train_config": asdict(config), **(extra_state or {})}
+        if improved:
+            torch.save({"model": model.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
+        tmp = last_path.with_suffix(".tmp")
+        torch.save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "loop": state, **common,
+        }, tmp)
+        tmp.replace(last_path)
+        (out_dir / "history.json").write_text(json.dumps(state["history"], indent=1) + "\n")
+        if on_epoch:
+            on_epoch(report)
+    return reports

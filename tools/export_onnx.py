@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Export a training checkpoint to a single-file ONNX model and check it against PyTorch on real audio.
+
+    python tools/export_onnx.py runs/crnn/best.pt models/streamtag.onnx [--fp16 models/streamtag.fp16.onnx]
+
+Prints the largest absolute difference between ONNX Runtime and PyTorch outputs on windows of a real
+recording and exits non-zero above 1e-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from streamtag.audio import load_audio
+from streamtag.train.export import PARITY_TOLERANCE, export_onnx, load_checkpoint, metadata_for, parity_max_abs_diff, to_fp16
+
+REPO = Path(__file__).resolve().parents[1]
+# A CC-BY recording (Kevin MacLeod, "Vibe Ace"), used only to compare the two runtimes on real music.
+DEFAULT_PARITY_AUDIO = REPO.parent / "shared" / "data" / "cc-audio" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
+PARITY_WINDOWS = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--name", default="streamtag-crnn")
+    parser.add_argument("--version", default="1.0.0")
+    parser.add_argument("--hop-s", type=float, default=1.5, help="default hop for offline tagging (metadata)")
+    parser.add_argument("--fp16", type=Path, help="also write an fp16-weight copy for GPUs here")
+    parser.add_argument("--parity-audio", type=Path, default=DEFAULT_PARITY_AUDIO)
+    args = parser.parse_args(argv)
+
+    model, state = load_checkpoint(args.checkpoint)
+    config = model.config
+    provenance = dict(state.get("provenance", {}))
+    provenance["epoch"] = state.get("epoch")
+    provenance["valid_metrics"] = state.get("metrics")
+    hop_samples = round(args.hop_s * config.frontend.sample_rate)
+    metadata = metadata_for(model, name=args.name, version=args.version, provenance=provenance, hop_samples=hop_samples)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, args.out, metadata=metadata)
+
+    audio = load_audio(args.parity_audio, sample_rate=config.frontend.sample_rate)
+    n = config.window_samples
+    windows = np.stack([audio[i * n : (i + 1) * n] for i in range(PARITY_WINDOWS)])
+    diff = parity_max_abs_diff(model, args.out, windows)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB); ONNX Runtime vs PyTorch on "
+          f"{PARITY_WINDOWS} windows of {args.parity_audio.name}: max abs difference {diff:.2e}")
+    if diff > PARITY_TOLERANCE:
+        print(f"FAILED: above the tolerance {PARITY_TOLERANCE:.0e}", file=sys.stderr)
+        return 1
+    if args.fp16:
+        to_fp16(args.out, args.fp16)
+        print(f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.2f} MB, fp16 weights)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
