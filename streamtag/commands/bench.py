@@ -3,7 +3,7 @@
 Three figures, printed and not asserted (they depend on the machine):
 
 * **per-hop processing latency** p50/p99 of a real `streamtag live` process tagging a file at real-time pace
-  with the given hop (what its feed reports as ``latency_ms``: windowing, the model, smoothing);
+  (or ``--live-source loopback|mic``) with the given hop (what its feed reports as ``latency_ms``: windowing, the model, smoothing);
 * **CPU use** of that process in steady state, as a share of one core: (utime + stime) from /proc over the wall
   time, measured after a warm-up so that loading the model and the first windows are not counted;
 * **offline speed** as a multiple of real time: the streaming tagger over whole files with the model's own hop
@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hop", type=float, default=0.5)
     parser.add_argument("--live-s", type=float, default=30.0, help="seconds of live tagging to measure")
     parser.add_argument("--warmup-s", type=float, default=5.0, help="seconds of live tagging left out of CPU use")
+    parser.add_argument("--live-source", default=None, metavar="SOURCE",
+                        help="what `live` tags while measured: a file (default: the first file), mic or loopback")
+    parser.add_argument("--device", default=None, help="--device for a mic or loopback live source")
     parser.add_argument("--json", action="store_true")
 
 
@@ -55,12 +58,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def bench_live(file: Path, *, model: Path | None, provider: str, hop_s: float, live_s: float, warmup_s: float) -> dict:
-    """Run `streamtag live` on ``file`` at real-time pace; its latency summary and its steady-state CPU use."""
-    cmd = [sys.executable, "-m", "streamtag.cli", "live", "--source", str(file), "--no-tui", "--no-ws",
+def bench_live(
+    source: str, *, model: Path | None, provider: str, hop_s: float, live_s: float, warmup_s: float,
+    device: str | None = None,
+) -> dict:
+    """Run `streamtag live` on ``source`` (a file at real-time pace, mic or loopback); its latency summary and
+    its steady-state CPU use."""
+    cmd = [sys.executable, "-m", "streamtag.cli", "live", "--source", source, "--no-tui", "--no-ws",
            "--no-taste", "--hop", str(hop_s), "--provider", provider, "--duration", str(live_s)]
     if model is not None:
         cmd += ["--model", str(model)]
+    if device is not None:
+        cmd += ["--device", device]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     header = proc.stderr.readline()  # printed once the model is loaded and the source is open
@@ -74,7 +83,7 @@ def bench_live(file: Path, *, model: Path | None, provider: str, hop_s: float, l
     if proc.returncode != 0 or match is None:
         raise RuntimeError(f"streamtag live failed ({proc.returncode}): {header}{rest}")
     return {
-        "file": file.name,
+        "source": Path(source).name,
         "startup_s": round(t0 - started, 2),
         "latency_p50_ms": float(match.group(1)),
         "latency_p99_ms": float(match.group(2)),
@@ -117,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
         print("streamtag: error: no audio files given and none found in ../shared/data/gtzan/samples", file=sys.stderr)
         return 2
     offline = bench_offline(files, model=args.model, provider=args.provider)
-    live = bench_live(files[0], model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
-                      warmup_s=args.warmup_s)
+    live = bench_live(args.live_source or str(files[0]), model=args.model, provider=args.provider, hop_s=args.hop,
+                      live_s=args.live_s, warmup_s=args.warmup_s, device=args.device)
     result = {"cpu_count": os.cpu_count(), "hop_s": args.hop, "live": live, "offline": offline}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"machine: {os.cpu_count()} CPU(s); provider {offline['provider']}; {live['provider_line']}")
-    print(f"live, hop {args.hop} s, {args.live_s:.0f} s of {live['file']} at real-time pace:")
+    print(f"live, hop {args.hop} s, {args.live_s:.0f} s of {live['source']} at real-time pace:")
     print(f"  per-hop processing latency  p50 {live['latency_p50_ms']:.1f} ms   p99 {live['latency_p99_ms']:.1f} ms"
           f"   (target p99 < {TARGET_P99_MS:.0f} ms)")
     print(f"  CPU use after {args.warmup_s:.0f} s warm-up  {live['cpu_percent_of_one_core']:.1f}% of one core"
