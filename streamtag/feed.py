@@ -243,6 +243,18 @@ class Feed:
             await self._server.wait_closed()
             self._server = None
 
+    @property
+    def dropped_per_client(self) -> list[int]:
+        """Messages each connected client has lost to its full queue so far."""
+        return [client.dropped for client in self._clients]
+
+    async def flush(self, *, timeout_s: float = 1.0) -> None:
+        """Wait until the clients' queues are empty, or ``timeout_s`` passes (a stalled client never empties)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline and any(client.outbox for client in self._clients):
+            await asyncio.sleep(0.02)
+
     def publish(self, message: dict[str, Any]) -> None:
         """Queue a message for every client; returns at once whatever the clients do."""
         for client in self._clients:

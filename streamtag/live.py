@@ -230,7 +230,7 @@ async def run_live(
         else:
             reason = pump_task.result()  # re-raises a DeviceError or AudioFileError from the source
         if feed is not None:
-            await _drain(feed)
+            await feed.flush(timeout_s=1.0)  # clients that keep up get the last messages before the server closes
     finally:
         source.close()
         if display is not None:
@@ -246,13 +246,6 @@ async def run_live(
         summary += f"; dropped {source.stats.dropped_s:.2f} s of audio, {source.stats.input_overflows} overflows"
     print(summary, file=sys.stderr, flush=True)
     return 0
-
-
-async def _drain(feed: Feed, timeout_s: float = 1.0) -> None:
-    """Give clients that keep up a moment to receive the last messages before the server closes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(c.outbox for c in feed._clients):
-        await asyncio.sleep(0.02)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
@@ -327,3 +330,57 @@ def test_labels_over_the_feed_reach_the_taste_hook(live_env, data_dir, model_pat
     assert ack["ok"] and ack["value"] == "like" and ack["message"].startswith("like: ")
     assert second["taste_source"] == "personal (1 labels)"
     assert taste.labels == ["like"]
+
+
+@pytest.mark.slow
+def test_devices_lists_inputs_and_marks_the_loopback_sources(pulse_server, live_env):
+    env = {**pulse_server.env, "XDG_DATA_HOME": live_env["XDG_DATA_HOME"]}
+    rc, out, err = run_cli(["devices", "--json"], env=env)
+    assert rc == 0, err
+    listing = json.loads(out)
+    names = [d["name"] for d in listing["inputs"]]
+    assert "pulse" in names  # ALSA's PulseAudio device, through which mic and loopback are recorded
+    assert sum(d["is_default"] for d in listing["inputs"]) == 1
+    monitors = {m["sink"]: m for m in listing["loopback"]}
+    assert monitors[pulse_server.sink]["name"] == pulse_server.monitor
+    rc, out, _ = run_cli(["devices"], env=env)
+    assert rc == 0 and f"{pulse_server.sink}  (records {pulse_server.monitor})" in out
+
+
+@pytest.mark.slow
+def test_sound_server_quitting_mid_stream_ends_with_a_clear_error(tmp_path, live_env, model_path):
+    """A private daemon (not the shared one) is stopped while `live` records its monitor."""
+    if shutil.which("pulseaudio") is None:
+        pytest.skip("pulseaudio is not installed (apt install pulseaudio)")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    conf = tmp_path / "client.conf"
+    conf.write_text("autospawn = no\n")
+    env = {**live_env, "XDG_RUNTIME_DIR": str(runtime), "PULSE_SERVER": f"unix:{runtime}/pulse/native",
+           "PULSE_CLIENTCONFIG": str(conf), "HOME": str(tmp_path)}
+    daemon = subprocess.Popen(
+        ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--system=false", "-n", "--use-pid-file=no",
+         "--disable-shm=yes", "--log-target=stderr", "--log-level=error",
+         "--load=module-native-protocol-unix auth-anonymous=1", "--load=module-null-sink sink_name=doomed"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        live = LiveProcess(["--source", "loopback", "--no-tui", "--ws", "127.0.0.1:0", "--no-taste",
+                            "--provider", "cpu", "--model", str(model_path)], env=env)
+        live.wait_for_feed()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not live.proc.stdout.readline().strip():  # the first hop
+            pass
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        rc, _, err = live.finish(timeout_s=20)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert rc == 2
+    assert "streamtag: error: loopback: pulse (doomed.monitor)" in err and "stopped delivering audio" in err
+    assert "Traceback" not in err
