@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import io
 import logging
 import os
 import shutil
@@ -550,7 +551,14 @@ class StdinSource(Source):
         frame_bytes = self._dtype.itemsize * self.channels
         chunk_bytes = max(1, int(FILE_BLOCK_S * self.in_rate)) * frame_bytes
         pending = b""
-        fd = self._stream.fileno() if hasattr(self._stream, "fileno") else None
+        try:
+            fd: int | None = self._stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):  # an in-memory stream: read() it
+            fd = None
+        if fd is not None and os.name == "nt":
+            import msvcrt
+
+            msvcrt.setmode(fd, os.O_BINARY)  # no CR/LF translation of PCM bytes
         try:
             while not self._stop.is_set():
                 data = os.read(fd, chunk_bytes) if fd is not None else self._stream.read(chunk_bytes)

@@ -137,3 +137,11 @@ def test_stdin_needs_a_rate():
         open_source(SourceSpec(source="-"), out_rate=MODEL_RATE)
     with pytest.raises(DeviceError, match="unknown PCM format"):
         StdinSource(out_rate=MODEL_RATE, rate=8000, fmt="u8")
+
+
+def test_stdin_source_reads_an_in_memory_stream_too(rng):
+    import io
+
+    samples = (0.25 * rng.standard_normal(4000)).astype("<f4")
+    source = StdinSource(out_rate=MODEL_RATE, rate=MODEL_RATE, stream=io.BytesIO(samples.tobytes()))
+    np.testing.assert_array_equal(collect(source), samples)
