@@ -391,7 +391,8 @@ class DeviceSource(Source):
                 if sd.default.device[0] is None or sd.default.device[0] < 0:
                     raise DeviceError(_no_device_message())
                 return sd.query_devices(kind="input")
-            info = sd.query_devices(device)
+            # a name is matched (as a substring) among the inputs only; an index is checked for inputs below
+            info = sd.query_devices(device, kind="input") if isinstance(device, str) else sd.query_devices(device)
         except sd.PortAudioError as exc:
             if isinstance(device, int):
                 raise DeviceError(
