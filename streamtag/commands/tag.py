@@ -60,18 +60,19 @@ def _print_table(results: list[dict], engine: Engine) -> None:
 
     info = engine.info
     table = Table(title=f"{info.name} {info.version} ({engine.provider})")
-    table.add_column("file", overflow="fold")
-    table.add_column("s", justify="right")
-    table.add_column("top")
-    for label in info.labels:
-        table.add_column(label, justify="right")
+    table.add_column("file", no_wrap=True)
+    table.add_column("top", style="bold")
+    table.add_column("genres")
     table.add_column("taste", justify="right")
-    table.add_column("strongest moods")
+    table.add_column("moods")
     for r in results:
+        genres = sorted(r["genre"].items(), key=lambda kv: -kv[1])
         moods = sorted(r["moods"].items(), key=lambda kv: -kv[1])[:3]
         table.add_row(
-            Path(r["file"]).name, f"{r['duration_s']:.0f}", f"[bold]{r['top']}[/]",
-            *(f"{r['genre'][label]:.2f}" for label in info.labels),
-            f"{r['taste']:.2f}", ", ".join(f"{name} {score:.2f}" for name, score in moods),
+            Path(r["file"]).name,
+            r["top"],
+            " ".join(f"{label} {p:.0%}" for label, p in genres),
+            f"{r['taste']:.0%}",
+            ", ".join(f"{name} {score:.0%}" for name, score in moods),
         )
     Console().print(table)

@@ -1,0 +1,52 @@
+"""Decoding and resampling real files; clear errors for bad ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from streamtag.audio import StreamResampler, audio_duration_s, load_audio
+from streamtag.errors import AudioFileError
+
+
+def test_load_resamples_and_mixes_down(data_dir, tmp_path):
+    mono, rate = soundfile.read(data_dir / "gtzan/samples/blues.00000.flac", dtype="float32")
+    assert rate == 22050
+    stereo = np.stack([mono, 0.5 * mono], axis=1)
+    soundfile.write(tmp_path / "stereo44k.wav", np.repeat(stereo, 2, axis=0), 44100)  # crude 2x upsample
+    loaded = load_audio(tmp_path / "stereo44k.wav", sample_rate=22050)
+    assert loaded.dtype == np.float32
+    assert abs(loaded.size - mono.size) <= 1
+    np.testing.assert_allclose(loaded[1000:-1000].std(), (0.75 * mono)[1000:-1000].std(), rtol=0.02)
+
+
+def test_ogg_decodes_to_the_table_length(data_dir):
+    audio = load_audio(data_dir / "emotify/audio/pop/1.ogg", sample_rate=22050)
+    assert audio.size / 22050 == pytest.approx(audio_duration_s(data_dir / "emotify/audio/pop/1.ogg"), abs=1e-3)
+
+
+def test_missing_and_corrupt_files_name_the_file(tmp_path):
+    with pytest.raises(AudioFileError, match="nope.wav: no such file"):
+        load_audio(tmp_path / "nope.wav", sample_rate=22050)
+    corrupt = tmp_path / "corrupt.ogg"
+    corrupt.write_bytes(b"OggS" + bytes(range(256)) * 20)
+    with pytest.raises(AudioFileError, match="corrupt.ogg: cannot decode audio"):
+        load_audio(corrupt, sample_rate=22050)
+
+
+@pytest.mark.parametrize("chunk", [256, 1024, 4096])
+def test_stream_resampler_matches_one_shot_resampling(rng, chunk):
+    signal = rng.standard_normal((48000, 2)).astype(np.float32) * 0.1
+    whole = StreamResampler(in_rate=48000, out_rate=22050)
+    expected = np.concatenate([whole.process(signal), whole.process(np.zeros((0, 2), np.float32), last=True)])
+    streamed = StreamResampler(in_rate=48000, out_rate=22050)
+    parts = [streamed.process(signal[i : i + chunk]) for i in range(0, len(signal), chunk)]
+    got = np.concatenate(parts + [streamed.process(np.zeros((0, 2), np.float32), last=True)])
+    assert got.size == expected.size == 22050
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_same_rate_passes_through_mixed_down():
+    block = np.array([[1.0, 0.0], [0.5, 0.5]], np.float32)
+    assert StreamResampler(in_rate=22050, out_rate=22050).process(block).tolist() == [0.5, 0.5]

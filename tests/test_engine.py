@@ -1,0 +1,106 @@
+"""Loading a model: the shipped one works; missing, corrupt or mismatched ones give clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from streamtag.engine import Engine, default_model_path
+from streamtag.errors import ModelError
+
+
+def test_default_model_is_the_shipped_one(model_path):
+    assert default_model_path().resolve() == model_path.resolve()
+
+
+def test_shipped_model_metadata(model_path):
+    engine = Engine(provider="cpu")
+    info = engine.info
+    assert engine.provider == "cpu"
+    assert info.labels == ("classical", "electronic", "pop", "rock")
+    assert len(info.mood_names) == 9 and info.mood_names[4] == "calmness"
+    assert (info.sample_rate, info.window_samples, info.window_s) == (22050, 66150, 3.0)
+    assert info.provenance["dataset"] == "emotify"
+
+
+def test_run_returns_named_outputs_with_batch_shapes(model_path, rng):
+    engine = Engine(model_path, provider="cpu")
+    windows = (0.1 * rng.standard_normal((3, 66150))).astype(np.float32)
+    scores = engine.run(windows)
+    assert scores.genre.shape == (3, 4) and scores.moods.shape == (3, 9)
+    assert scores.taste.shape == (3,) and scores.embedding.shape == (3, engine.info.embedding_dim)
+    np.testing.assert_allclose(scores.genre.sum(axis=1), 1.0, atol=1e-5)
+    assert ((scores.moods >= 0) & (scores.moods <= 1)).all()
+
+
+def test_wrong_window_length_is_refused(model_path):
+    with pytest.raises(ValueError, match=r"\(B, 66150\)"):
+        Engine(model_path, provider="cpu").run(np.zeros((1, 1000), np.float32))
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(ModelError, match="model file not found.*--model"):
+        Engine(tmp_path / "nope.onnx")
+
+
+def test_corrupt_model_file(tmp_path, model_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(model_path.read_bytes()[:5000])
+    with pytest.raises(ModelError, match="cannot load model.*corrupt"):
+        Engine(broken)
+
+
+def _rewrite(model_path, tmp_path, **changes):
+    proto = onnx.load(str(model_path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    out = tmp_path / "changed.onnx"
+    onnx.save(proto, str(out))
+    return out
+
+
+def test_model_without_streamtag_metadata(model_path, tmp_path):
+    with pytest.raises(ModelError, match="not a streamtag model.*labels"):
+        Engine(_rewrite(model_path, tmp_path, labels=None))
+
+
+def test_model_of_a_newer_format(model_path, tmp_path):
+    with pytest.raises(ModelError, match="format '2'.*upgrade streamtag"):
+        Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "2"}))
+
+
+def test_metadata_that_does_not_match_the_graph(model_path, tmp_path):
+    with pytest.raises(ModelError, match="'genre' has shape.*\\(batch, 5\\)"):
+        Engine(_rewrite(model_path, tmp_path, labels=json.dumps(["a", "b", "c", "d", "e"])))
+    with pytest.raises(ModelError, match="'audio' has shape"):
+        Engine(_rewrite(model_path, tmp_path, window_samples="44100"))
+
+
+def test_cuda_asked_for_where_it_cannot_load_is_an_error_not_a_fallback(model_path):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers() and _has_gpu():
+        pytest.skip("a GPU is present: the CUDA provider loads here")
+    with pytest.raises(ModelError, match="CUDA.*--provider cpu"):
+        Engine(model_path, provider="cuda")
+
+
+def test_unknown_provider(model_path):
+    with pytest.raises(ModelError, match="unknown provider 'tpu'"):
+        Engine(model_path, provider="tpu")
+
+
+def _has_gpu() -> bool:
+    from pathlib import Path
+
+    return Path("/proc/driver/nvidia/version").exists()

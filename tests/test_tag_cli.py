@@ -1,0 +1,52 @@
+"""`streamtag tag`: JSON lines on real files; an undecodable file is reported and the rest still tagged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def streamtag(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "streamtag", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_tag_json_on_real_files(data_dir, tmp_path):
+    jazz = data_dir / "gtzan/samples/jazz.00000.flac"
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(b"\xff\xfb" + bytes(3000))
+    waltz = data_dir / "cc-audio/147793__setuniman__sweet-waltz-0i-22mi.ogg"
+    result = streamtag("tag", "--json", jazz, corrupt, waltz)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(jazz), str(waltz)]
+    assert "corrupt.mp3" in result.stderr and "cannot decode" in result.stderr
+    jazz_tags = lines[0]
+    assert jazz_tags["duration_s"] == pytest.approx(30.013, abs=0.01)
+    assert set(jazz_tags) == {"file", "duration_s", "top", "genre", "taste", "moods"}
+    assert sum(jazz_tags["genre"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert jazz_tags["top"] == max(jazz_tags["genre"], key=jazz_tags["genre"].get)
+    assert len(jazz_tags["moods"]) == 9 and 0.0 <= jazz_tags["taste"] <= 1.0
+
+
+def test_tag_matches_the_streaming_core(data_dir, model_path):
+    from streamtag.audio import load_audio
+    from streamtag.engine import Engine
+    from streamtag.tagger import Tagger, clip_summary
+
+    clip = data_dir / "gtzan/samples/classical.00000.flac"
+    [line] = [json.loads(x) for x in streamtag("tag", "--json", clip).stdout.splitlines()]
+    engine = Engine(model_path, provider="cpu")
+    tagger = Tagger(engine)
+    expected = clip_summary(tagger.feed(load_audio(clip, sample_rate=22050)) + tagger.finish(), engine.info)
+    assert line["top"] == expected["top"]
+    assert np.allclose(list(line["genre"].values()), list(expected["genre"].values()), atol=1e-3)
+
+
+def test_table_output_names_each_file(data_dir):
+    result = streamtag("tag", data_dir / "gtzan/samples/metal.00000.flac")
+    assert result.returncode == 0
+    assert "metal.00000.flac" in result.stdout and "taste" in result.stdout

@@ -1,0 +1,80 @@
+"""The streaming core: the same audio in 256-, 1024- and 4096-sample chunks gives the same scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamtag.audio import load_audio
+from streamtag.engine import Engine
+from streamtag.tagger import Tagger, clip_summary, level_dbfs
+
+
+@pytest.fixture(scope="module")
+def engine(model_path):
+    return Engine(model_path, provider="cpu")
+
+
+@pytest.fixture(scope="module")
+def music(data_dir):
+    return load_audio(data_dir / "gtzan/samples/reggae.00000.flac", sample_rate=22050)[: 22050 * 12]
+
+
+def run_chunked(tagger, audio, chunk):
+    out = []
+    for i in range(0, audio.size, chunk):
+        out += tagger.feed(audio[i : i + chunk])
+    return out + tagger.finish()
+
+
+def test_chunk_size_does_not_change_scores(engine, music):
+    hop = 11025  # the live default, 0.5 s
+    results = {chunk: run_chunked(Tagger(engine, hop_samples=hop, batch_size=4), music, chunk) for chunk in (256, 1024, 4096)}
+    expected_windows = 1 + (music.size - 66150) // hop
+    reference = results[4096]
+    assert len(reference) == expected_windows
+    for chunk, windows in results.items():
+        assert [w.start_sample for w in windows] == [i * hop for i in range(expected_windows)]
+        for a, b in zip(windows, reference, strict=True):
+            np.testing.assert_allclose(a.genre, b.genre, atol=1e-5, err_msg=f"chunk {chunk}")
+            np.testing.assert_allclose(a.moods, b.moods, atol=1e-5)
+            assert abs(a.taste - b.taste) < 1e-5 and a.level_dbfs == pytest.approx(b.level_dbfs, abs=1e-4)
+
+
+def test_window_scores_equal_a_direct_engine_run(engine, music):
+    [first, *_] = Tagger(engine, hop_samples=33075).feed(music)
+    direct = engine.run(music[None, :66150])
+    np.testing.assert_allclose(first.genre, direct.genre[0], atol=1e-5)
+    assert first.end_sample - first.start_sample == 66150
+
+
+def test_a_clip_shorter_than_a_window_gets_one_padded_window(engine, music):
+    tagger = Tagger(engine)
+    assert tagger.feed(music[:22050]) == []
+    [window] = tagger.finish()
+    padded = np.zeros(66150, np.float32)
+    padded[:22050] = music[:22050]
+    np.testing.assert_allclose(window.genre, engine.run(padded[None]).genre[0], atol=1e-5)
+
+
+def test_taste_scorer_replaces_the_crowd_taste(engine, music):
+    tagger = Tagger(engine, taste_scorer=lambda emb: np.full(len(emb), 0.9, np.float32))
+    windows = tagger.feed(music)
+    assert all(w.taste == pytest.approx(0.9) for w in windows)
+    assert all(0 <= w.crowd_taste <= 1 and w.crowd_taste != pytest.approx(0.9) for w in windows)
+
+
+def test_clip_summary_averages_windows(engine, music):
+    windows = Tagger(engine).feed(music)
+    summary = clip_summary(windows, engine.info)
+    mean = np.mean([w.genre for w in windows], axis=0)
+    assert summary["top"] == engine.info.labels[int(mean.argmax())]
+    assert summary["genre"]["rock"] == pytest.approx(mean[3], abs=1e-4)
+    assert set(summary["moods"]) == set(engine.info.mood_names)
+
+
+def test_level_dbfs_by_hand():
+    assert level_dbfs(np.full(100, 0.5, np.float32)) == pytest.approx(20 * np.log10(0.5))
+    sine = np.sin(np.linspace(0, 200 * np.pi, 22050, endpoint=False)).astype(np.float32)
+    assert level_dbfs(sine) == pytest.approx(-3.01, abs=0.01)
+    assert level_dbfs(np.zeros(10, np.float32)) == -120.0
