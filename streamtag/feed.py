@@ -67,6 +67,9 @@ class FeedConfig:
     queue_messages: int = 32  # per client; about 16 s of scores at a 0.5 s hop
     max_message_bytes: int = 4096  # incoming messages larger than this close the connection (code 1009)
     close_timeout_s: float = 1.0
+    # A client whose socket takes no data for this long is disconnected. websockets' keepalive cannot do it: its
+    # ping waits behind the blocked write, so the pong timeout never starts.
+    stall_timeout_s: float = 10.0
     web_dir: Path | None = None  # None: the pages shipped in streamtag/web
 
 
@@ -288,7 +291,14 @@ class Feed:
                     message = client.outbox.popleft()
                     if message.get("type") == "scores":
                         message = {**message, "dropped": client.dropped}
-                    await client.ws.send(json.dumps(message, separators=(",", ":")))
+                    text = json.dumps(message, separators=(",", ":"))
+                    try:
+                        await asyncio.wait_for(client.ws.send(text), self.config.stall_timeout_s)
+                    except TimeoutError:
+                        log.info("feed client %s took nothing for %.0f s: disconnected",
+                                 client.ws.remote_address, self.config.stall_timeout_s)
+                        client.ws.transport.abort()  # a close handshake would wait behind the same full buffer
+                        return
                 client.ready.clear()
         except ConnectionClosed:
             pass

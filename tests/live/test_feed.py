@@ -165,7 +165,7 @@ def test_a_client_that_never_reads_does_not_stall_the_pipeline_or_other_clients(
     n_messages = 200  # ~40 KB each: 8 MB, twice what the kernel buffers for the stalled client (4 MB send buffer)
 
     async def main():
-        feed = await started(queue_messages=8)
+        feed = await started(queue_messages=8, stall_timeout_s=120)  # stays connected for the whole test
         try:
             stalled = await stalled_client(feed.port)
             async with connect(feed.url, max_size=2**22) as ws:
@@ -376,3 +376,32 @@ def test_http_serves_the_shipped_pages_when_present():
 
     status, ctype, body = run(main())
     assert status == 200 and ctype.startswith("text/html") and body == shipped.read_bytes()
+
+
+def test_a_stalled_client_is_disconnected_after_the_stall_timeout():
+    async def main():
+        feed = await started(queue_messages=8, stall_timeout_s=1.0)
+        try:
+            stalled = await stalled_client(feed.port)
+            async with connect(feed.url, max_size=2**22) as ws:
+                await recv_json(ws)
+                await wait_for_clients(feed, 2)
+                t0 = asyncio.get_running_loop().time()
+                while feed.client_count == 2 and asyncio.get_running_loop().time() - t0 < 20:
+                    feed.publish(scores(0, pad_labels=1500))  # ~40 KB a message, 0.8 MB/s
+                    await asyncio.sleep(0.05)
+                    while True:  # the good client keeps reading
+                        try:
+                            await asyncio.wait_for(ws.recv(), 0.001)
+                        except TimeoutError:
+                            break
+                stalled_for = asyncio.get_running_loop().time() - t0
+                connected = feed.client_count
+            stalled.close()
+            return connected, stalled_for
+        finally:
+            await feed.close()
+
+    connected, stalled_for = run(main())
+    assert connected == 1  # the reading client stays
+    assert stalled_for < 15  # kernel buffers (~4 MB here) fill in ~5 s at this rate, then 1 s of stall
