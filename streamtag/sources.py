@@ -59,6 +59,7 @@ POLL_S = 0.02  # how often the consumer drains the ring buffer; 20 ms adds at mo
 # Blocks of 1024 frames or more arrived in pairs (gaps up to 50-90 ms): the bursts latency='low' is there to avoid.
 CAPTURE_BLOCK_S = 0.01
 RING_S = 5.0  # seconds of device audio the ring buffer holds before it drops the oldest
+DEVICE_STALL_S = 10.0  # a device that delivers nothing for this long is reported as gone
 FILE_BLOCK_S = 0.05  # block length read from files and stdin
 PACTL_TIMEOUT_S = 5.0
 DEFAULT_MONITOR = "@DEFAULT_MONITOR@"  # PulseAudio's (and pipewire-pulse's) name for the default sink's monitor
@@ -450,12 +451,14 @@ class DeviceSource(Source):
     async def blocks(self) -> AsyncIterator[np.ndarray]:
         if self._stream is None:
             self.start()
+        last_audio = time.monotonic()
         while True:
             await asyncio.sleep(self._poll_s)
             frames = self._ring.read()
             if len(frames):
+                last_audio = time.monotonic()
                 yield self._resampler.process(frames)
-            elif not self._stream.active:
+            elif not self._stream.active or time.monotonic() - last_audio > DEVICE_STALL_S:
                 raise DeviceError(f"{self.description} stopped delivering audio (unplugged, or the server quit)")
 
     def close(self) -> None:
