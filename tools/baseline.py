@@ -30,7 +30,7 @@ from streamtag.train.data import load_emotify, load_split  # noqa: E402
 
 def confusion_table(result: baseline.ClassifierResult) -> Table:
     # Labels cut to 5 letters keep ten columns within an 80-column terminal.
-    table = Table(title="test confusion (rows: true, columns: predicted)", box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False)
     table.add_column("", no_wrap=True, min_width=max(len(label) for label in result.labels))
     for label in result.labels:
         table.add_column(label[:5], justify="right", no_wrap=True, min_width=5)
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             f"taste (ridge, alpha={taste.alpha:g}): Spearman with like_rate valid {taste.valid_spearman:.3f}, "
             f"test [bold]{taste.test_spearman:.3f}[/bold]"
         )
+    console.print("test confusion matrix (rows: true genre, columns: predicted)")
     console.print(confusion_table(result))
     return 0
 
