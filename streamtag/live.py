@@ -165,22 +165,19 @@ async def run_live(
         taste_source=teacher.describe() if teacher is not None else "crowd",
         source=source.description,
     )
-    def on_label(value: str) -> str:
-        text = teacher.on_label(value)
-        hello["taste_source"] = teacher.describe()  # new clients and the display see whose taste it is now
-        return text
+    on_label = _labeller(teacher, hello) if teacher is not None else None
     stats = LiveStats()
     feed: Feed | None = None
     display: Display | None = None
     try:
         if config.feed is not None:
-            feed = Feed(config.feed, hello=hello, on_label=on_label if teacher is not None else None)
+            feed = Feed(config.feed, hello=hello, on_label=on_label)
             await feed.start()
             stats.feed_url = feed.url
             http = feed.url.replace("ws://", "http://", 1)
             print(f"streamtag: feed {feed.url}  dashboard {http}/  overlay {http}/overlay", file=sys.stderr, flush=True)
         if config.output == "tui":
-            display = TuiDisplay(on_quit=stop.set, on_label=on_label if teacher is not None else None)
+            display = TuiDisplay(on_quit=stop.set, on_label=on_label)
         else:
             display = LineDisplay(as_json=config.output == "json")
         display.start(hello)
@@ -246,6 +243,17 @@ async def run_live(
         summary += f"; dropped {source.stats.dropped_s:.2f} s of audio, {source.stats.input_overflows} overflows"
     print(summary, file=sys.stderr, flush=True)
     return 0
+
+
+def _labeller(teacher: LiveTaste, hello: dict[str, Any]) -> Callable[[str], str]:
+    """The ``on_label`` given to the feed and the keys: label, then say whose taste is shown from now on."""
+
+    def on_label(value: str) -> str:
+        text = teacher.on_label(value)
+        hello["taste_source"] = teacher.describe()  # new feed clients and the display see it (same dict)
+        return text
+
+    return on_label
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
