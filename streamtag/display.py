@@ -66,16 +66,25 @@ class Display:
 class LineDisplay(Display):
     """One line per hop on stdout: readable text, or the feed's messages as JSON lines (``--json``)."""
 
-    def __init__(self, *, as_json: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, as_json: bool = False, stream: TextIO | None = None, on_closed: Callable[[], None] | None = None
+    ) -> None:
         self.as_json = as_json
         self.stream = stream or sys.stdout
+        self.on_closed = on_closed  # called once when the reader of the output goes away
 
     def _write(self, line: str) -> None:
         try:
             self.stream.write(line + "\n")
             self.stream.flush()
-        except BrokenPipeError:  # `streamtag live | head`: the reader left; stop writing, keep tagging
-            self.stream = open(os.devnull, "w")  # noqa: SIM115
+        except BrokenPipeError:  # `streamtag live | head -5`: the reader left
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+            if self.stream is sys.stdout:  # or Python reports the pipe again when it flushes stdout at exit
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(devnull.fileno(), sys.stdout.fileno())
+            self.stream = devnull
+            if self.on_closed is not None:
+                self.on_closed()
 
     def start(self, hello: dict[str, Any]) -> None:
         if self.as_json:

@@ -179,7 +179,8 @@ async def run_live(
         if config.output == "tui":
             display = TuiDisplay(on_quit=stop.set, on_label=on_label)
         else:
-            display = LineDisplay(as_json=config.output == "json")
+            # Without a feed, nobody is left to tell once the output's reader has gone: stop then.
+            display = LineDisplay(as_json=config.output == "json", on_closed=stop.set if feed is None else None)
         display.start(hello)
         _install_signal_handlers(stop)
 

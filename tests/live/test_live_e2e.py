@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -384,3 +385,17 @@ def test_sound_server_quitting_mid_stream_ends_with_a_clear_error(tmp_path, live
     assert rc == 2
     assert "streamtag: error: loopback: pulse (doomed.monitor)" in err and "stopped delivering audio" in err
     assert "Traceback" not in err
+
+
+def test_output_reader_going_away_stops_a_run_without_a_feed(live_env, data_dir, model_path):
+    """`streamtag live --no-ws ... | head -2`: nobody is left to tell, so it stops cleanly."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamtag.cli", "live", "--source", str(data_dir / "gtzan" / "samples" / "pop.00000.flac"),
+         "--fast", "--no-ws", "--no-taste", "--provider", "cpu", "--model", str(model_path)],
+        env=live_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines = [proc.stdout.readline() for _ in range(2)]
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert [line.split()[0] for line in lines] == ["3.0s", "3.5s"]
+    assert proc.returncode == 0 and "stopped after" in err and "Traceback" not in err and "BrokenPipe" not in err
