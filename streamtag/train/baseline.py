@@ -100,7 +100,9 @@ def _svm(c: float, gamma: float | str) -> Pipeline:
     return make_pipeline(StandardScaler(), SVC(C=c, gamma=gamma, kernel="rbf"))
 
 
-def fit_classifier(train: SplitData, valid: SplitData, *, grid: SvmGrid = SvmGrid()) -> tuple[Pipeline, float, float | str, float]:
+def fit_classifier(
+    train: SplitData, valid: SplitData, *, grid: SvmGrid = SvmGrid()
+) -> tuple[Pipeline, float, float | str, float]:
     """The SVM with the best valid accuracy over ``grid``, fitted on train: (model, C, gamma, valid accuracy)."""
     best = None
     for c in grid.c_values:
@@ -153,7 +155,9 @@ def evaluate_taste(
     alpha, valid_rho = best
     model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(splits["train"].x, like_rates["train"])
     return TasteResult(
-        alpha=alpha, valid_spearman=valid_rho, test_spearman=_spearman(model.predict(splits["test"].x), like_rates["test"])
+        alpha=alpha,
+        valid_spearman=valid_rho,
+        test_spearman=_spearman(model.predict(splits["test"].x), like_rates["test"]),
     )
 
 
@@ -200,7 +204,11 @@ def track_splits(split: dict[str, list[Track]], cache: FeatureCache) -> dict[str
 
 
 def evaluate_tracks(
-    split: dict[str, list[Track]], cache: FeatureCache, *, grid: SvmGrid = SvmGrid(), ridge_grid: RidgeGrid = RidgeGrid()
+    split: dict[str, list[Track]],
+    cache: FeatureCache,
+    *,
+    grid: SvmGrid = SvmGrid(),
+    ridge_grid: RidgeGrid = RidgeGrid(),
 ) -> tuple[ClassifierResult, TasteResult | None]:
     """Genre baseline on a track split (e.g. Emotify's artist-disjoint one) and, when every track has a like
     rate, the taste regressor."""

@@ -44,6 +44,11 @@ ZCR_ZERO_THRESHOLD = 1e-10  # samples this close to zero count as zero (no sign)
 HPSS_KERNEL = 31  # median filter length in frames (harmonic) and in bins (percussive)
 MEDIAN_ROWS_PER_BLOCK = 16  # bounds the sliding-window copy (rows x frames x kernel) to a few MB
 
+# Slaney's mel scale (librosa's default, htk=False).
+MEL_LINEAR_HZ = 200.0 / 3  # Hz per mel below the log region
+MEL_LOG_START_HZ = 1000.0
+MEL_LOG_STEP = np.log(6.4) / 27.0  # log-Hz per mel above it
+
 # Tuning estimate (librosa.estimate_tuning / piptrack defaults).
 PEAK_FMIN_HZ = 150.0
 PEAK_FMAX_HZ = 4000.0
@@ -175,26 +180,22 @@ def _normalize_columns(values: np.ndarray, norm: np.ndarray) -> np.ndarray:
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    """Slaney's mel scale: linear below MEL_LOG_START_HZ, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
-    linear_step_hz = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / linear_step_hz
-    log_step = np.log(6.4) / 27.0
+    log_start_mel = MEL_LOG_START_HZ / MEL_LINEAR_HZ
     return np.where(
-        hz >= min_log_hz,
-        min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / log_step,
-        hz / linear_step_hz,
+        hz >= MEL_LOG_START_HZ,
+        log_start_mel + np.log(np.maximum(hz, MEL_LOG_START_HZ) / MEL_LOG_START_HZ) / MEL_LOG_STEP,
+        hz / MEL_LINEAR_HZ,
     )
 
 
 def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    linear_step_hz = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / linear_step_hz
-    log_step = np.log(6.4) / 27.0
+    log_start_mel = MEL_LOG_START_HZ / MEL_LINEAR_HZ
     return np.where(
-        mel >= min_log_mel, min_log_hz * np.exp(log_step * (mel - min_log_mel)), mel * linear_step_hz
+        mel >= log_start_mel,
+        MEL_LOG_START_HZ * np.exp(MEL_LOG_STEP * (mel - log_start_mel)),
+        mel * MEL_LINEAR_HZ,
     )
 
 
@@ -239,7 +240,10 @@ def estimate_tuning_bins(
     peak_bin, peak_frame = np.nonzero(is_peak)
     if peak_bin.size == 0:
         return 0.0
-    below, centre, over = power[peak_bin - 1, peak_frame], power[peak_bin, peak_frame], power[peak_bin + 1, peak_frame]
+    # Peaks lie within 150-4000 Hz, so both neighbours exist.
+    below = power[peak_bin - 1, peak_frame]
+    centre = power[peak_bin, peak_frame]
+    over = power[peak_bin + 1, peak_frame]
     curvature = over + below - 2.0 * centre
     slope = (over - below) / 2.0
     # A shift beyond one bin means the parabola does not describe this peak: keep the bin itself.
@@ -294,7 +298,9 @@ def spectral_bandwidth_hz(magnitude: np.ndarray, *, fft_hz: np.ndarray, centroid
     return np.sqrt(np.sum(weights * deviation**2, axis=0))
 
 
-def spectral_rolloff_hz(magnitude: np.ndarray, *, fft_hz: np.ndarray, fraction: float = ROLLOFF_FRACTION) -> np.ndarray:
+def spectral_rolloff_hz(
+    magnitude: np.ndarray, *, fft_hz: np.ndarray, fraction: float = ROLLOFF_FRACTION
+) -> np.ndarray:
     """Lowest bin frequency at which the cumulative magnitude reaches ``fraction`` of the frame's total."""
     cumulative = np.cumsum(magnitude, axis=0)
     reached = cumulative >= fraction * cumulative[-1:]
@@ -343,7 +349,7 @@ def tempo_bpm(onset_envelope: np.ndarray, *, sample_rate_hz: float, hop_samples:
     autocorrelation = scipy.fft.irfft(np.abs(scipy.fft.rfft(frames, n=n_pad, axis=-1)) ** 2, n=n_pad, axis=-1)
     autocorrelation = autocorrelation[:, :window_frames]
     peak = np.max(np.abs(autocorrelation), axis=-1, keepdims=True)
-    tempogram = np.where(peak < np.finfo(peak.dtype).tiny, 0.0, autocorrelation / np.where(peak > 0, peak, 1.0))
+    tempogram = autocorrelation / np.where(peak < np.finfo(peak.dtype).tiny, 1.0, peak)  # silent windows stay 0
     lags = np.arange(window_frames)
     with np.errstate(divide="ignore"):
         bpm = 60.0 * sample_rate_hz / (hop_samples * lags)  # lag 0 -> inf
@@ -378,7 +384,11 @@ def clip_features(samples: np.ndarray, *, sample_rate_hz: float = SAMPLE_RATE_HZ
     }
     mfcc = scipy.fft.dct(log_mel_db, type=2, norm="ortho", axis=0)[:N_MFCC]
     per_frame.update(zip(MFCC_NAMES, mfcc))
-    values = {f"{name}_{stat}": float(reduce(per_frame[name])) for name in per_frame for stat, reduce in (("mean", np.mean), ("var", np.var))}
+    values = {
+        f"{name}_{stat}": float(reduce(series))
+        for name, series in per_frame.items()
+        for stat, reduce in (("mean", np.mean), ("var", np.var))  # np.var: population variance, as the table
+    }
     values["tempo"] = tempo_bpm(onset_strength(log_mel_db), sample_rate_hz=sample_rate_hz)
     return {name: values[name] for name in FEATURE_NAMES}
 
