@@ -52,10 +52,12 @@ def excerpt(tmp_path, data_dir) -> Path:
 
 
 def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tuple[dict, np.ndarray]:
-    """`streamtag tag --json --hop 0.5` on the file, and how much the average moves with the window phase.
+    """`streamtag tag --json --hop 0.5` on the file, and how far the clip average moves with what live cannot fix.
 
-    Live windows start wherever capture started, not at the file's first sample; averaging windows started 0,
-    1/8, 1/4 and 3/8 of a hop later shows how much that alone changes the clip average.
+    Live windows start wherever capture started, not at the file's first sample, and the windows that straddle
+    the start and end of the music are left out of the live average (one or two at each end). Averaging
+    offline windows started 0, 1/8, 1/4 or 3/8 of a hop later, leaving out 0-2 windows at each end, spans the
+    averages that those differences alone can give.
     """
     rc, out, err = run_cli(["tag", str(path), "--json", "--hop", str(HOP_S), "--provider", "cpu",
                             "--model", str(model_path)], env=env)
@@ -67,7 +69,10 @@ def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tupl
     means = []
     for phase in (0.0, 0.125, 0.25, 0.375):
         tagger = Tagger(engine, hop_samples=round(HOP_S * rate))
-        means.append(np.mean([w.genre for w in tagger.feed(audio[round(phase * HOP_S * rate) :])], axis=0))
+        genre = np.array([w.genre for w in tagger.feed(audio[round(phase * HOP_S * rate) :])])
+        for first in range(3):
+            for last in range(3):
+                means.append(genre[first : len(genre) - last].mean(axis=0))
     spread = np.ptp(np.array(means), axis=0)
     return tagged, spread
 
@@ -141,9 +146,10 @@ def test_loopback_of_a_playing_file_matches_offline_tagging(pulse_server, live_e
     live_mean = np.mean([[m["genre"][label] for label in hello["labels"]] for m in inside], axis=0)
     tagged, spread = offline_reference(excerpt, model_path, env)
     offline_mean = np.array([tagged["genre"][label] for label in hello["labels"]])
-    # Tolerance: the window-phase spread measured above (twice, as live also drops up to two edge windows
-    # of the ~16), plus a floor for PulseAudio's 16-bit, 44.1 kHz round trip (two resamplings, quantisation).
-    tolerance = 2 * spread + TOLERANCE_FLOOR
+    # Tolerance: the spread of offline averages over window phase and edge windows (see offline_reference),
+    # plus a floor for PulseAudio's 16-bit, 44.1 kHz round trip (two resamplings and quantisation, which move
+    # a window's probabilities far less than that).
+    tolerance = spread + TOLERANCE_FLOOR
     assert np.all(np.abs(live_mean - offline_mean) <= tolerance), (live_mean, offline_mean, tolerance)
     ranked = np.sort(offline_mean)
     if ranked[-1] - ranked[-2] > 2 * tolerance.max():  # a clear winner offline must win live too
