@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -523,6 +523,42 @@ class FileSource(Source):
             self._file.close()
 
 
+class DemoSource(Source):
+    """The bundled demo recordings in turn, looping, at real-time pace (or ``fast``).
+
+    What `streamtag live` plays where there is no audio input, so the whole pipeline (tags, display, feed,
+    dashboard) can be seen working on any machine; also ``--source demo``.
+    """
+
+    kind = "demo"
+
+    def __init__(self, *, out_rate: int, fast: bool = False, note: str = "") -> None:
+        from streamtag.demo import demo_recordings
+
+        super().__init__(out_rate=out_rate)
+        self.fast = fast
+        self._paths = demo_recordings()
+        self._current: FileSource | None = None
+        self.stats.in_rate = out_rate
+        names = ", ".join(p.stem for p in self._paths)
+        self.description = f"demo: {names}, looping{note}"
+
+    async def blocks(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            for path in self._paths:
+                self._current = FileSource(path, out_rate=self.out_rate, fast=self.fast)
+                try:
+                    async for block in self._current.blocks():
+                        self.stats.frames_in += len(block)
+                        yield block
+                finally:
+                    self._current.close()
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+
+
 class StdinSource(Source):
     """Raw interleaved PCM (float32 or int16, little-endian) from a pipe, read by a thread.
 
@@ -625,7 +661,7 @@ class StdinSource(Source):
 class SourceSpec:
     """What ``--source``, ``--device``, ``--rate``, ``--format``, ``--channels`` and ``--fast`` asked for."""
 
-    source: str = "mic"  # "mic", "loopback", "-" (stdin) or a file path
+    source: str = "auto"  # "auto" (mic, else demo), "mic", "loopback", "demo", "-" (stdin) or a file path
     device: str | None = None
     rate: int | None = None
     fmt: str = "f32"
@@ -634,7 +670,19 @@ class SourceSpec:
 
 
 def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
-    """Build the source ``spec`` names; device errors are DeviceError, file errors AudioFileError."""
+    """Build the source ``spec`` names; device errors are DeviceError, file errors AudioFileError.
+
+    ``auto`` is the default microphone where there is one, else the bundled demo recordings (with the reason
+    in the source's description): the default command then works on any machine, and says what it plays.
+    """
+    if spec.source == "auto":
+        try:
+            return open_source(replace(spec, source="mic"), out_rate=out_rate)
+        except DeviceError as exc:
+            log.info("no microphone (%s); playing the demo recordings", exc)
+            return DemoSource(out_rate=out_rate, fast=spec.fast, note=" (no audio input found; --source loopback|FILE|- for others)")
+    if spec.source == "demo":
+        return DemoSource(out_rate=out_rate, fast=spec.fast)
     if spec.source == "mic":
         pulse_source = _pulse_source_named(spec.device)
         if pulse_source is not None:  # a PulseAudio/PipeWire source name: record it through the pulse device

@@ -22,11 +22,13 @@ def register(subparsers) -> None:
         description=(
             "Tag audio continuously. Sources: mic (the default input, or --device), loopback (what this machine "
             "plays: the monitor of the default PulseAudio/PipeWire sink, or of the sink named by --device), a "
-            "file (real time, or --fast), or - for raw PCM on stdin, e.g. "
+            "file (real time, or --fast), demo (the bundled recordings), or - for raw PCM on stdin, e.g. "
             "`ffmpeg -i URL -f f32le -ac 1 -ar 22050 - | streamtag live --source - --rate 22050`."
         ),
     )
-    parser.add_argument("--source", default="mic", metavar="mic|loopback|FILE|-", help="what to tag (default: mic)")
+    parser.add_argument("--source", default="auto", metavar="mic|loopback|demo|FILE|-",
+                        help="what to tag (default: the microphone, or the bundled demo recordings where there is "
+                             "no audio input)")
     parser.add_argument("--device", default=None, metavar="NAME|INDEX",
                         help="input device (mic), or sink name/index (loopback); see `streamtag devices`")
     parser.add_argument("--rate", type=int, default=None,
