@@ -158,6 +158,9 @@ class Engine:
         options.log_severity_level = _ORT_LOG_SEVERITY_ERROR
         if threads:
             options.intra_op_num_threads = threads
+        # Idle intra-op threads would otherwise spin-wait for the next run: between live hops, and beside
+        # the audio thread on a small machine, that burns a core for nothing and slows the next run.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         wanted = _providers_for(provider, ort.get_available_providers())
         if wanted[0] == "CUDAExecutionProvider" and hasattr(ort, "preload_dlls"):
             try:

@@ -49,7 +49,7 @@ class Tagger:
         engine: Engine,
         *,
         hop_samples: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,  # measured: faster than 32 on CPU (activations stay in cache)
         taste_scorer: TasteScorer | None = None,
     ) -> None:
         self.engine = engine
