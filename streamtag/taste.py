@@ -94,15 +94,17 @@ class ModelIdentity:
 class FitConfig:
     """Regularisation of the profile; the defaults were chosen on Emotify's validation split (docs/taste.md)."""
 
-    l2: float = 0.03  # pull of the window weights towards the crowd prior
+    l2: float = 3.0  # pull of the window weights towards the crowd prior
     l2_bias: float = 0.03  # pull of the bias towards the crowd prior's
     anchor_l2: float = 0.01  # ridge penalty of the crowd read-out
+    l2_agreement: float | None = 0.01  # None: the crowd prior's weight is fixed at 1; else its change is
+    # fitted too, with this penalty, so a listener who disagrees with the crowd can turn it down or around
     crowd_prior: bool = True  # False: plain L2 logistic regression towards zero (for comparisons)
     max_iter: int = 50
     tol: float = 1e-8
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("l2", "l2_bias", "anchor_l2", "crowd_prior", "max_iter", "tol")}
+        return {k: getattr(self, k) for k in ("l2", "l2_bias", "anchor_l2", "l2_agreement", "crowd_prior", "max_iter", "tol")}
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def fit_logistic(
     weights: np.ndarray,
     offset: np.ndarray,
     *,
-    l2: float,
+    l2: float | np.ndarray,
     l2_bias: float,
     max_iter: int = 50,
     tol: float = 1e-8,
@@ -227,12 +229,13 @@ def fit_logistic(
     """L2-regularised weighted logistic regression with a fixed offset, by Newton's method.
 
     Minimises ``sum_i weights_i * logloss(y_i, x_i . w + b + offset_i) + l2/2 |w|^2 + l2_bias/2 b^2`` and
-    returns (w, b). The problem is strictly convex (both penalties > 0), so Newton with step halving converges
+    returns (w, b); ``l2`` may be one penalty per column of ``x``. The problem is strictly convex (both penalties > 0), so Newton with step halving converges
     in a handful of iterations; with D + 1 <= a few hundred parameters each costs well under a millisecond.
     """
     n, d = x.shape
     xa = _RowBlocks(np.hstack([x, np.ones((n, 1))]))  # (n, D+1)
-    penalty = np.full(d + 1, l2, dtype=np.float64)
+    penalty = np.empty(d + 1, dtype=np.float64)
+    penalty[:-1] = l2
     penalty[-1] = l2_bias
     theta = np.zeros(d + 1)
 
@@ -281,20 +284,36 @@ def _stack(labels: Sequence[Label]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return x, z, y, weights
 
 
-def fit_model(labels: Sequence[Label], config: FitConfig) -> TasteModel:
-    """Fit the profile to ``labels`` (at least one); see the module docstring for the model."""
+def fit_model(labels: Sequence[Label], config: FitConfig, *, prior: TasteModel | None = None) -> TasteModel:
+    """Fit the profile to ``labels`` (at least one); see the module docstring for the model.
+
+    ``prior``: a crowd read-out fitted elsewhere (on many more windows than the user labelled) to use instead
+    of the one distilled from the labelled windows; tools/eval_taste.py measures what that would gain.
+    """
     if not labels:
         raise ValueError("fit_model needs at least one label")
     x, z, y, weights = _stack(labels)
-    if config.crowd_prior:
+    if prior is not None:
+        w0, b0 = prior.w, prior.b
+    elif config.crowd_prior:
         w0, b0 = fit_ridge(x, z, weights, l2=config.anchor_l2)
     else:
         w0, b0 = np.zeros(x.shape[1]), 0.0
     offset = _RowBlocks(x).dot(w0) + b0
-    dw, db = fit_logistic(
-        x, y, weights, offset, l2=config.l2, l2_bias=config.l2_bias, max_iter=config.max_iter, tol=config.tol
+    if config.l2_agreement is None or not (config.crowd_prior or prior is not None):
+        dw, db = fit_logistic(
+            x, y, weights, offset, l2=config.l2, l2_bias=config.l2_bias, max_iter=config.max_iter, tol=config.tol
+        )
+        return TasteModel(w=w0 + dw, b=b0 + db)
+    # The prior's logit as one more feature: its coefficient c scales the crowd's opinion to (1 + c) times.
+    penalties = np.full(x.shape[1] + 1, config.l2)
+    penalties[-1] = config.l2_agreement
+    theta, db = fit_logistic(
+        np.hstack([x, offset[:, None]]), y, weights, offset, l2=penalties, l2_bias=config.l2_bias,
+        max_iter=config.max_iter, tol=config.tol,
     )
-    return TasteModel(w=w0 + dw, b=b0 + db)
+    dw, c = theta[:-1], float(theta[-1])
+    return TasteModel(w=(1.0 + c) * w0 + dw, b=(1.0 + c) * b0 + db)
 
 
 def roc_auc(scores: np.ndarray, y: np.ndarray) -> float:
@@ -498,8 +517,7 @@ class Profile:
         model = data["model"]
         identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]))
         fit = data.get("fit", {})
-        config = replace(FitConfig(), **{k: type(getattr(FitConfig(), k))(v) for k, v in fit.items()
-                                          if k in FitConfig().to_dict()})
+        config = replace(FitConfig(), **{k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()})
         labels = []
         for item in data["labels"]:
             n = int(item["n_windows"])
@@ -511,6 +529,15 @@ class Profile:
                 raise ValueError(f"non-finite numbers in label {item['source']!r}")
             labels.append(Label(item["value"], item["kind"], str(item["source"]), str(item["added"]), emb, crowd))
         return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
+
+
+def _fit_value(key: str, value):
+    if value is None:
+        if key != "l2_agreement":
+            raise ValueError(f"fit setting {key!r} is null")
+        return None
+    kind = {"crowd_prior": bool, "max_iter": int}.get(key, float)
+    return kind(value)
 
 
 def _encode(array: np.ndarray) -> str:

@@ -1,19 +1,22 @@
 """How fast does a personal taste profile learn? AUC against the number of labelled tracks, on Emotify.
 
-Two listeners are simulated from Emotify's own annotations:
+Three listeners are simulated from Emotify's own annotations:
   * crowd-like: likes the tracks liked by more listeners than the median (like_rate > median);
   * calm-tender: likes calm, tender music and dislikes powerful, tense music (calmness + tenderness -
-    power - tension emotion rates above their median), a taste the crowd head was never trained on.
+    power - tension emotion rates above their median), a taste the crowd head was not trained on;
+  * power-tense: the reverse of calm-tender. On Emotify the crowd's likes lean calm and tender, so this one
+    is the listener the crowd head gets wrong.
 
 For each listener and each n in --sizes, --draws random sets of n labelled tracks are drawn from the train split
 (at least one liked and one disliked), a profile is fitted on their window embeddings exactly as `streamtag
 taste learn` does (streamtag.taste.make_label + fit_model), and its AUC is measured on the test split, which
 shares no artist with the train split. Next to it: the same profile without the crowd prior (plain L2
-logistic regression), the model's crowd taste head (no labels at all), and a genre-only predictor (each genre's
-share of liked tracks among the same n labels; and, as a reference line, among the whole train split).
-The regularisation was chosen on the valid split (--sweep prints that table).
+logistic regression), with a crowd read-out fitted on all train windows, and with the exact crowd logit as
+offset (two priors the runtime cannot have today); the model's crowd taste head (no labels at all); and a
+genre-only predictor (each genre's share of liked tracks among the same n labels, and, as a reference line,
+among the whole train split). With --sweep, each variant's l2 is first chosen on the valid split.
 
-    python tools/eval_taste.py [--model models/streamtag.onnx] [--draws 200] [--out artifacts/taste]
+    python tools/eval_taste.py [--model models/streamtag.onnx] [--draws 200] [--sweep] [--out artifacts/taste]
 
 Embeddings are cached in cache/taste/ under the model file's hash.
 """
@@ -36,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from streamtag.commands.taste import embed_file  # noqa: E402
 from streamtag.engine import Engine  # noqa: E402
-from streamtag.taste import FitConfig, fit_logistic, fit_model, make_label, roc_auc  # noqa: E402
+from streamtag.taste import FitConfig, TasteModel, fit_logistic, fit_model, fit_ridge, make_label, roc_auc  # noqa: E402
 from streamtag.train.data import GEMS_COLUMNS, load_emotify, load_split  # noqa: E402
 
 log = logging.getLogger("eval_taste")
@@ -78,6 +81,7 @@ def listeners(tracks) -> dict[str, np.ndarray]:
     return {
         "crowd-like (like_rate > median)": like_rate > np.median(like_rate),
         "calm-tender (calm+tender-power-tension > median)": calm > np.median(calm),
+        "power-tense (the reverse: calm+tender-power-tension < median)": calm < np.median(calm),
     }
 
 
@@ -99,7 +103,14 @@ def genre_scores(train_genres: list[str], train_y: np.ndarray, test_genres: list
     return np.array([table[g] for g in test_genres])
 
 
+# The profile variants compared: the runtime one, and three others that say what its prior is worth.
+DISTILLED = "personal (crowd prior, as shipped)"
+NO_PRIOR = "personal (no prior)"
+READOUT = "personal (crowd read-out from all train windows)"
 OFFSET = "personal (exact crowd logit as offset)"
+GENRE = "genre-only (same labels)"
+VARIANTS = (DISTILLED, NO_PRIOR, READOUT, OFFSET)
+L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -117,36 +128,50 @@ def fit_with_crowd_offset(labels, config: FitConfig) -> tuple[np.ndarray, float]
     return fit_logistic(x, y, weights, z, l2=config.l2, l2_bias=config.l2_bias)
 
 
-def evaluate(pool, pool_y, test, test_y, configs: dict[str, FitConfig], sizes, draws: int, seed: int):
-    """AUC per method and size: {method: {n: array of AUCs over draws}}, plus fit times (ms)."""
+def crowd_readout(pool, config: FitConfig) -> TasteModel:
+    """A crowd read-out fitted on every window of the train split (what a model could ship with)."""
+    x = np.concatenate([r["windows"][0] for r in pool]).astype(np.float16).astype(np.float64)
+    z = np.concatenate([logit(r["windows"][1]) for r in pool])
+    w, b = fit_ridge(x, z, np.ones(len(z)), l2=config.anchor_l2)
+    return TasteModel(w=w, b=b)
+
+
+def evaluate(pool, pool_y, test, test_y, variants: dict[str, FitConfig], sizes, draws: int, seed: int,
+             readout: TasteModel | None = None):
+    """AUC per method and size: {method: {n: array of AUCs over draws}}, plus fit times (ms) of DISTILLED."""
     rng = np.random.default_rng(seed)
-    results = {name: {n: [] for n in sizes} for name in [*configs, "genre-only (same labels)"]}
+    results = {name: {n: [] for n in sizes} for name in [*variants, GENRE]}
     fit_ms = {n: [] for n in sizes}
     test_emb = [e.astype(np.float16).astype(np.float64) for e, _ in (t["windows"] for t in test)]
     test_crowd_logit = [logit(c) for _, c in (t["windows"] for t in test)]
     test_genres = [t["genre"] for t in test]
+    track_labels = [
+        make_label("like" if y else "dislike", kind="file", source=r["id"], embeddings=r["windows"][0],
+                   crowd_probs=r["windows"][1])
+        for r, y in zip(pool, pool_y)
+    ]
     for n in sizes:
         for _ in range(draws):
             idx = draw(rng, pool_y, n)
-            labels = [
-                make_label("like" if pool_y[i] else "dislike", kind="file", source=pool[i]["id"],
-                           embeddings=pool[i]["windows"][0], crowd_probs=pool[i]["windows"][1])
-                for i in idx
-            ]
-            for name, config in configs.items():
+            labels = [track_labels[i] for i in idx]
+            for name, config in variants.items():
                 if name == OFFSET:
                     w, b = fit_with_crowd_offset(labels, config)
                     scores = np.array([(z + e @ w + b).mean() for e, z in zip(test_emb, test_crowd_logit)])
-                    results[name][n].append(roc_auc(scores, test_y))
-                    continue
-                start = time.perf_counter()
-                model = fit_model(labels, config)
-                if name == "personal (crowd prior)":
-                    fit_ms[n].append((time.perf_counter() - start) * 1000.0)
-                scores = np.array([model.logits(e).mean() for e in test_emb])
+                else:
+                    start = time.perf_counter()
+                    if name == NO_PRIOR:
+                        model = fit_model(labels, replace(config, crowd_prior=False))
+                    elif name == READOUT:
+                        model = fit_model(labels, config, prior=readout)
+                    else:
+                        model = fit_model(labels, config)
+                    if name == DISTILLED:
+                        fit_ms[n].append((time.perf_counter() - start) * 1000.0)
+                    scores = np.array([model.logits(e).mean() for e in test_emb])
                 results[name][n].append(roc_auc(scores, test_y))
             g = genre_scores([pool[i]["genre"] for i in idx], pool_y[idx], test_genres)
-            results["genre-only (same labels)"][n].append(roc_auc(g, test_y))
+            results[GENRE][n].append(roc_auc(g, test_y))
     return {k: {n: np.array(v) for n, v in d.items()} for k, d in results.items()}, fit_ms
 
 
@@ -160,8 +185,10 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sweep", action="store_true", help="also print the l2 sweep on the valid split")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sweep", action="store_true",
+                        help="choose each variant's l2 on the valid split first (else: the shipped FitConfig)")
+    parser.add_argument("--sweep-draws", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -178,31 +205,45 @@ def main() -> int:
 
     pool, valid, test = rows("train"), rows("valid"), rows("test")
     base = FitConfig()
-    configs = {"personal (crowd prior)": base, "personal (no prior)": replace(base, crowd_prior=False),
-               OFFSET: base}
+    readout = crowd_readout(pool, base)
+    variants = {name: base for name in VARIANTS}
     report = {"model": {"name": engine.info.name, "version": engine.info.version,
                         "digest": model_digest(args.model)},
-              "split": {k: len(v) for k, v in split.items()}, "draws": args.draws, "fit": base.to_dict(),
+              "split": {k: len(v) for k, v in split.items()}, "draws": args.draws, "shipped_fit": base.to_dict(),
               "listeners": {}}
 
     if args.sweep:
-        print("l2 sweep on the valid split (labels from train; mean AUC over draws)")
-        for lname in ys:
-            py = np.array([y_by_id[lname][r["id"]] for r in pool])
-            vy = np.array([y_by_id[lname][r["id"]] for r in valid])
-            for prior in ("distilled", "none", "offset"):
-                for l2 in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0):
-                    cfg = replace(base, l2=l2, l2_bias=l2, crowd_prior=prior != "none")
-                    cfg = {OFFSET if prior == "offset" else "x": cfg}
-                    res, _ = evaluate(pool, py, valid, vy, cfg, args.sizes, max(20, args.draws // 4), args.seed + 1)
-                    curve = next(iter(cfg))
-                    means = " ".join(f"{np.nanmean(res[curve][n]):.3f}" for n in args.sizes)
-                    print(f"  {lname[:12]:12} prior={prior:9} l2={l2:<6} {means}", flush=True)
+        # Valid split: labels drawn from train, AUC on valid. Each variant gets the l2 with the best mean AUC
+        # over all listeners and sizes (a prior helps the crowd-like listener and hurts the reverse one);
+        # l2_bias and l2_agreement stay at the shipped values.
+        print(f"l2 sweep on the valid split: mean AUC over {args.sweep_draws} draws at n = "
+              + ", ".join(map(str, args.sizes)))
+        overall = {name: {} for name in VARIANTS}
+        for l2 in L2_GRID:
+            cfg = replace(base, l2=l2)
+            for lname in ys:
+                py = np.array([y_by_id[lname][r["id"]] for r in pool])
+                vy = np.array([y_by_id[lname][r["id"]] for r in valid])
+                res, _ = evaluate(pool, py, valid, vy, {v: cfg for v in VARIANTS}, args.sizes, args.sweep_draws,
+                                  args.seed + 1, readout=readout)
+                for v in VARIANTS:
+                    means = [float(np.nanmean(res[v][n])) for n in args.sizes]
+                    overall[v].setdefault(l2, []).extend(means)
+                    print(f"  l2={l2:<5} {lname[:11]:11} {v[:44]:44} " + " ".join(f"{m:.3f}" for m in means),
+                          flush=True)
+        chosen = {v: max(overall[v], key=lambda l2: np.mean(overall[v][l2])) for v in VARIANTS}
+        for v in VARIANTS:
+            print(f"  best l2 for {v}: {chosen[v]} (mean AUC {np.mean(overall[v][chosen[v]]):.3f})")
+        variants = {v: replace(base, l2=chosen[v]) for v in VARIANTS}
+        report["sweep"] = {v: {str(l2): float(np.mean(m)) for l2, m in overall[v].items()} for v in VARIANTS}
+        report["chosen_l2"] = chosen
+        if chosen[DISTILLED] != base.l2:
+            print(f"  note: the shipped FitConfig.l2 is {base.l2}; the valid split prefers {chosen[DISTILLED]}")
 
     for lname in ys:
         py = np.array([y_by_id[lname][r["id"]] for r in pool])
         ty = np.array([y_by_id[lname][r["id"]] for r in test])
-        res, fit_ms = evaluate(pool, py, test, ty, configs, args.sizes, args.draws, args.seed)
+        res, fit_ms = evaluate(pool, py, test, ty, variants, args.sizes, args.draws, args.seed, readout=readout)
         crowd = np.array([r["windows"][1].mean() for r in test])
         crowd_auc = roc_auc(crowd, ty)
         genre_full = roc_auc(genre_scores([r["genre"] for r in pool], py, [r["genre"] for r in test]), ty)
@@ -215,11 +256,11 @@ def main() -> int:
             "fit_ms_median": {str(n): float(np.median(v)) for n, v in fit_ms.items()},
         }
         print(f"\n{lname}: test {len(ty)} tracks ({int(ty.sum())} liked); AUC mean ± std over {args.draws} draws")
-        print(f"  {'labelled tracks':28}" + "".join(f"{n:>14}" for n in args.sizes))
+        print(f"  {'labelled tracks':50}" + "".join(f"{n:>14}" for n in args.sizes))
         for m, d in res.items():
-            print(f"  {m:28}" + "".join(f"{np.nanmean(d[n]):>8.3f} ±{np.nanstd(d[n]):.2f}" for n in args.sizes))
-        print(f"  {'crowd head (no labels)':28}{crowd_auc:>8.3f}")
-        print(f"  {'genre-only (all train)':28}{genre_full:>8.3f}")
+            print(f"  {m:50}" + "".join(f"{np.nanmean(d[n]):>8.3f} ±{np.nanstd(d[n]):.2f}" for n in args.sizes))
+        print(f"  {'crowd head (no labels)':50}{crowd_auc:>8.3f}")
+        print(f"  {'genre-only (all train)':50}{genre_full:>8.3f}")
         print("  fit time, median ms: " + ", ".join(f"n={n}: {np.median(v):.1f}" for n, v in fit_ms.items()))
         report["listeners"][lname]["_curves"] = res
 
@@ -240,15 +281,14 @@ def plot(report: dict, sizes, path: Path) -> None:
 
     names = list(report["listeners"])
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), sharey=True)
-    colors = {"personal (crowd prior)": "C0", "personal (no prior)": "C2", "genre-only (same labels)": "C1",
-              OFFSET: "C4"}
+    colors = {DISTILLED: "C0", NO_PRIOR: "C2", READOUT: "C5", OFFSET: "C4", GENRE: "C1"}
     for ax, name in zip(np.atleast_1d(axes), names):
         entry = report["listeners"][name]
         for method, curves in entry["_curves"].items():
             mean = [np.nanmean(curves[n]) for n in sizes]
             lo = [np.nanpercentile(curves[n], 25) for n in sizes]
             hi = [np.nanpercentile(curves[n], 75) for n in sizes]
-            main_curve = method in ("personal (crowd prior)", "genre-only (same labels)")
+            main_curve = method in (DISTILLED, GENRE)
             ax.plot(sizes, mean, "o-" if main_curve else ".--", color=colors[method], label=method,
                     lw=2 if main_curve else 1)
             if main_curve:

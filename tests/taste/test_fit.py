@@ -78,7 +78,7 @@ def test_no_labels_means_no_score():
 def test_crowd_prior_pulls_towards_the_crowd_until_labels_overrule_it(rng):
     """With the crowd prior, few labels leave scores nearer the crowd's; many labels overrule it."""
     crowd = 0.8  # the crowd likes everything
-    config = FitConfig(l2=0.5, l2_bias=0.5)  # a firm prior, so that its effect is plain to see
+    config = FitConfig(l2=0.5, l2_bias=0.5, l2_agreement=None)  # a firm, fixed prior, to see its effect
     few, a, b = labels_two_clusters(rng, 1, crowd=crowd)
     profile = Profile(IDENTITY, few, config=config)
     no_prior = Profile(IDENTITY, few, config=replace(config, crowd_prior=False))
@@ -90,6 +90,23 @@ def test_crowd_prior_pulls_towards_the_crowd_until_labels_overrule_it(rng):
     profile.replace_labels(many)
     assert profile.score(probe_b).mean() < 0.3  # enough dislikes overrule the crowd
     assert profile.score(probe_a).mean() > 0.7
+
+
+def test_a_listener_who_disagrees_with_the_crowd_turns_the_prior_around(rng):
+    """The crowd loves cluster a and hates b; this listener labels the opposite, two tracks each side."""
+    a, b = np.zeros(D), np.zeros(D)
+    a[0], b[1] = 1.0, 1.0
+    labels = [make_label("like", kind="file", source=f"/b{i}", embeddings=unit(rng, 12, b),
+                         crowd_probs=np.full(12, 0.2)) for i in range(2)]
+    labels += [make_label("dislike", kind="file", source=f"/a{i}", embeddings=unit(rng, 12, a),
+                          crowd_probs=np.full(12, 0.8)) for i in range(2)]
+    probe_a, probe_b = unit(rng, 50, a), unit(rng, 50, b)
+    fixed = Profile(IDENTITY, labels, config=FitConfig(l2=3.0, l2_agreement=None))
+    adaptive = Profile(IDENTITY, labels, config=FitConfig(l2=3.0, l2_agreement=0.01))
+    margin_fixed = fixed.score(probe_b).mean() - fixed.score(probe_a).mean()
+    margin_adaptive = adaptive.score(probe_b).mean() - adaptive.score(probe_a).mean()
+    assert margin_adaptive > 0.3  # learnt the opposite of the crowd from four labels
+    assert margin_adaptive > margin_fixed + 0.2  # a fixed prior holds it back
 
 
 def test_each_label_counts_once_however_many_windows(rng):
