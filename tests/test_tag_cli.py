@@ -10,6 +10,11 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def empty_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMTAG_HOME", str(tmp_path / "home"))
+
+
 def streamtag(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "streamtag", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
 
@@ -26,7 +31,8 @@ def test_tag_json_on_real_files(data_dir, tmp_path):
     assert "corrupt.mp3" in result.stderr and "cannot decode" in result.stderr
     jazz_tags = lines[0]
     assert jazz_tags["duration_s"] == pytest.approx(30.013, abs=0.01)
-    assert set(jazz_tags) == {"file", "duration_s", "top", "genre", "taste", "moods"}
+    assert set(jazz_tags) == {"file", "duration_s", "top", "genre", "taste", "moods", "taste_source"}
+    assert jazz_tags["taste_source"] == "crowd"  # STREAMTAG_HOME is empty: no personal profile
     assert sum(jazz_tags["genre"].values()) == pytest.approx(1.0, abs=1e-3)
     assert jazz_tags["top"] == max(jazz_tags["genre"], key=jazz_tags["genre"].get)
     assert len(jazz_tags["moods"]) == 9 and 0.0 <= jazz_tags["taste"] <= 1.0
@@ -50,3 +56,16 @@ def test_table_output_names_each_file(data_dir):
     result = streamtag("tag", data_dir / "gtzan/samples/metal.00000.flac")
     assert result.returncode == 0
     assert "metal.00000.flac" in result.stdout and "taste" in result.stdout
+
+
+def test_tag_uses_a_personal_profile_when_there_is_one(data_dir):
+    classical = data_dir / "gtzan/samples/classical.00000.flac"
+    metal = data_dir / "gtzan/samples/metal.00000.flac"
+    learned = streamtag("taste", "learn", "--like", classical, "--dislike", metal)
+    assert learned.returncode == 0, learned.stderr
+    personal = [json.loads(x) for x in streamtag("tag", "--json", classical, metal).stdout.splitlines()]
+    crowd = [json.loads(x) for x in streamtag("tag", "--json", "--no-taste", classical, metal).stdout.splitlines()]
+    assert [r["taste_source"] for r in personal] == ["personal", "personal"]
+    assert [r["taste_source"] for r in crowd] == ["crowd", "crowd"]
+    assert personal[0]["taste"] > personal[1]["taste"]  # the liked file scores above the disliked one
+    assert personal[0]["genre"] == crowd[0]["genre"]  # only taste changes

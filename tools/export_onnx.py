@@ -2,6 +2,7 @@
 """Export a training checkpoint to a single-file ONNX model and check it against PyTorch on real audio.
 
     python tools/export_onnx.py runs/crnn/best.pt models/streamtag.onnx [--fp16 models/streamtag.fp16.onnx]
+    python tools/export_onnx.py runs/a/best.pt runs/b/best.pt models/streamtag.onnx   # an averaged ensemble
 
 Prints the largest absolute difference between ONNX Runtime and PyTorch outputs on windows of a real
 recording and exits non-zero above 1e-4.
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.audio import load_audio
+from streamtag.train.crnn import CRNNEnsemble
 from streamtag.train.export import PARITY_TOLERANCE, export_onnx, load_checkpoint, metadata_for, parity_max_abs_diff, to_fp16
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +28,8 @@ PARITY_WINDOWS = 4
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoints", type=Path, nargs="+", metavar="CHECKPOINT",
+                        help="one checkpoint, or several to export as one averaged ensemble")
     parser.add_argument("out", type=Path)
     parser.add_argument("--name", default="streamtag-crnn")
     parser.add_argument("--version", default="1.0.0")
@@ -35,11 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parity-audio", type=Path, default=DEFAULT_PARITY_AUDIO)
     args = parser.parse_args(argv)
 
-    model, state = load_checkpoint(args.checkpoint)
+    loaded = [load_checkpoint(path) for path in args.checkpoints]
+    model = loaded[0][0] if len(loaded) == 1 else CRNNEnsemble([m for m, _ in loaded]).eval()
     config = model.config
-    provenance = dict(state.get("provenance", {}))
-    provenance["epoch"] = state.get("epoch")
-    provenance["valid_metrics"] = state.get("metrics")
+    provenance = dict(loaded[0][1].get("provenance", {}))
+    provenance["members"] = [
+        {"checkpoint": path.name, "run": path.parent.name, "epoch": state.get("epoch"), "valid_metrics": state.get("metrics"),
+         "train_config": state.get("train_config")}
+        for path, (_, state) in zip(args.checkpoints, loaded, strict=True)
+    ]
     hop_samples = round(args.hop_s * config.frontend.sample_rate)
     metadata = metadata_for(model, name=args.name, version=args.version, provenance=provenance, hop_samples=hop_samples)
     args.out.parent.mkdir(parents=True, exist_ok=True)

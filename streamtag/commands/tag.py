@@ -20,6 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
     p.add_argument("--hop", type=float, help="seconds between windows (default: the model's)")
     p.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--no-taste", action="store_true", help="show the crowd's taste; ignore a personal profile")
     p.set_defaults(run=run)
 
 
@@ -33,14 +34,18 @@ def tag_file(tagger: Tagger, path: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamtag.taste import load_active_profile
+
     engine = Engine(args.model, provider=args.provider)
     hop_samples = round(args.hop * engine.info.sample_rate) if args.hop else None
-    tagger = Tagger(engine, hop_samples=hop_samples)
+    profile = None if args.no_taste else load_active_profile(engine.info)
+    tagger = Tagger(engine, hop_samples=hop_samples, taste_scorer=profile.scorer if profile else None)
+    taste_source = "personal" if profile else "crowd"
     failures = 0
     results = []
     for path in args.files:
         try:
-            result = tag_file(tagger, path)
+            result = tag_file(tagger, path) | {"taste_source": taste_source}
         except AudioFileError as exc:
             failures += 1
             print(f"streamtag: error: {exc}", file=sys.stderr)
@@ -50,16 +55,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             results.append(result)
     if results:
-        _print_table(results, engine)
+        _print_table(results, engine, taste=profile.describe() if profile else "the crowd's (Emotify listeners)")
     return 1 if failures else 0
 
 
-def _print_table(results: list[dict], engine: Engine) -> None:
+def _print_table(results: list[dict], engine: Engine, *, taste: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     info = engine.info
-    table = Table(title=f"{info.name} {info.version} ({engine.provider})")
+    table = Table(title=f"{info.name} {info.version} ({engine.provider})", caption=f"taste: {taste}")
     table.add_column("file", no_wrap=True)
     table.add_column("top", style="bold")
     table.add_column("genres")

@@ -7,7 +7,7 @@ Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 fr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -106,3 +106,31 @@ class CRNN(nn.Module):
             torch.sigmoid(out["mood_logits"]),
             out["embedding"],
         )
+
+
+class CRNNEnsemble(nn.Module):
+    """Several CRNNs trained on the same labels, run on one shared front end, their outputs averaged.
+
+    Probabilities, taste and moods are means over the members; the embedding is the members' embeddings
+    concatenated and L2-normalised, so a taste profile sees everything each member learned.
+    """
+
+    def __init__(self, members: list[CRNN]) -> None:
+        super().__init__()
+        first = members[0].config
+        for member in members[1:]:
+            c = member.config
+            if (c.labels, c.mood_names, c.window_samples, c.frontend) != (first.labels, first.mood_names, first.window_samples, first.frontend):
+                raise ValueError("ensemble members must share labels, moods, window and front end")
+        self.config = replace(first, embedding_dim=sum(m.config.embedding_dim for m in members))
+        self.frontend = members[0].frontend
+        self.members = nn.ModuleList(members)
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        logmel = self.frontend(audio)
+        outs = [member.forward_logmel(logmel) for member in self.members]
+        genre = torch.stack([torch.softmax(o["genre_logits"], dim=1) for o in outs]).mean(0)
+        taste = torch.stack([torch.sigmoid(o["taste_logit"]) for o in outs]).mean(0)
+        moods = torch.stack([torch.sigmoid(o["mood_logits"]) for o in outs]).mean(0)
+        embedding = nn.functional.normalize(torch.cat([o["embedding"] for o in outs], dim=1), dim=1)
+        return genre, taste, moods, embedding

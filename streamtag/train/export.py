@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from streamtag import __version__
 from streamtag.errors import ModelError
-from streamtag.train.crnn import CRNN, ModelConfig
+from streamtag.train.crnn import CRNN, CRNNEnsemble, ModelConfig
 
 FORMAT_VERSION = "1"
 INPUT_NAME = "audio"
@@ -41,7 +41,7 @@ def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
     return model.eval(), state
 
 
-def metadata_for(model: CRNN, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
+def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
     config = model.config
     return {
         "streamtag.format": FORMAT_VERSION,
@@ -61,7 +61,7 @@ def metadata_for(model: CRNN, *, name: str, version: str, provenance: dict, hop_
     }
 
 
-def export_onnx(model: CRNN, out_path: Path, *, metadata: dict[str, str]) -> None:
+def export_onnx(model: CRNN | CRNNEnsemble, out_path: Path, *, metadata: dict[str, str]) -> None:
     """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and ``metadata``."""
     out_path = Path(out_path)
     example = torch.zeros(2, model.config.window_samples)
@@ -157,7 +157,7 @@ def to_fp16(src: Path, dst: Path) -> None:
     onnx.save(proto, str(dst))
 
 
-def parity_max_abs_diff(model: CRNN, onnx_path: Path, windows: np.ndarray) -> float:
+def parity_max_abs_diff(model: CRNN | CRNNEnsemble, onnx_path: Path, windows: np.ndarray) -> float:
     """Largest absolute difference between ONNX Runtime (CPU) and PyTorch outputs on ``windows``."""
     import onnxruntime as ort
 

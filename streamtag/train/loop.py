@@ -43,10 +43,17 @@ class TrainConfig:
     taste_weight: float = 1.0
     mood_weight: float = 1.0
     gain_db: float = 6.0  # random gain of +-6 dB: adds a constant to the dB log-mel
+    eq_db: float = 6.0  # random smooth EQ curve of +-6 dB: another mix, master or microphone
+    eq_points: int = 5
+    shift_bins: int = 2  # roll the mel axis by up to 2 bins: a small pitch shift
+    stretch: float = 0.15  # crops of (1 +- 0.15) x the window, resampled to it: tempo changes
     time_mask_frames: int = 16
     freq_mask_bins: int = 12
-    mixup_alpha: float = 0.0
+    mixup_alpha: float = 0.3
     eval_hop_frames: int = 64  # validation windows every 1.5 s
+    # Validate and ship an exponential moving average of the weights (0: the raw weights). On 220 tracks
+    # the raw weights' valid accuracy swings by 15 points from epoch to epoch; the average does not.
+    ema_decay: float = 0.995
     max_minutes: float | None = None
     device: str = "cpu"  # "cuda" where a GPU is available
 
@@ -94,10 +101,38 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def _crop(logmel: np.ndarray, window_frames: int, rng: np.random.Generator, stretch: float) -> np.ndarray:
+    """A random crop of ``window_frames * r`` frames (r in 1 +- stretch) linearly resampled to ``window_frames``."""
+    length = min(logmel.shape[0], max(2, round(window_frames * rng.uniform(1 - stretch, 1 + stretch))))
+    start = rng.integers(0, logmel.shape[0] - length + 1)
+    if length == window_frames:
+        return logmel[start : start + window_frames]
+    position = np.linspace(0, length - 1, window_frames)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, length - 1)
+    frac = (position - low)[:, None].astype(np.float32)
+    part = logmel[start : start + length]
+    return part[low] * (1 - frac) + part[high] * frac
+
+
 def _augment(batch: np.ndarray, rng: np.random.Generator, config: TrainConfig) -> np.ndarray:
-    """Gain, one time mask and one frequency mask (SpecAugment) per crop, in place on a copy."""
-    batch = batch + rng.uniform(-config.gain_db, config.gain_db, size=(len(batch), 1, 1)).astype(np.float32)
-    n_frames, n_mels = batch.shape[1:]
+    """Per crop: gain, a smooth random EQ, a small mel shift, one time and one frequency mask (SpecAugment).
+
+    The aim is artist invariance: the model overfits production and timbre of the few artists it trains on
+    (87 % train vs 60 % valid clip accuracy without these), and these are the cheap ways, on a log-mel, to
+    make the same music sound differently produced.
+    """
+    n, n_frames, n_mels = batch.shape
+    batch = batch + rng.uniform(-config.gain_db, config.gain_db, size=(n, 1, 1)).astype(np.float32)
+    anchors = np.linspace(0, n_mels - 1, config.eq_points)
+    for i in range(n):
+        curve = np.interp(np.arange(n_mels), anchors, rng.uniform(-config.eq_db, config.eq_db, config.eq_points))
+        batch[i] += curve.astype(np.float32)[None, :]
+        shift = int(rng.integers(-config.shift_bins, config.shift_bins + 1))
+        if shift:
+            batch[i] = np.roll(batch[i], shift, axis=1)
+            edge = slice(0, shift) if shift > 0 else slice(n_mels + shift, n_mels)
+            batch[i][:, edge] = batch[i][:, [shift if shift > 0 else n_mels + shift - 1]]
     fill = batch.mean(axis=(1, 2))
     for i in range(len(batch)):
         t = rng.integers(0, config.time_mask_frames + 1)
@@ -199,12 +234,17 @@ def train(
     n_crops = len(train_set.logmels) * config.crops_per_track
     steps_per_epoch = math.ceil(n_crops / config.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config, steps_per_epoch))
+    ema = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+    ) if config.ema_decay else None
     rng = np.random.default_rng(config.seed)
     state = {"epoch": 0, "best_score": -math.inf, "since_best": 0, "history": []}
     last_path = out_dir / CHECKPOINT_LAST
     if resume and last_path.is_file():
         saved = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(saved["model"])
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         rng.bit_generator.state = saved["numpy_rng"]
@@ -225,9 +265,7 @@ def train(
             idx = track_idx[step * config.batch_size : (step + 1) * config.batch_size]
             crops = np.empty((len(idx), window_frames, model_config.frontend.n_mels), dtype=np.float32)
             for j, i in enumerate(idx):
-                logmel = train_set.logmels[i]
-                start = rng.integers(0, logmel.shape[0] - window_frames + 1)
-                crops[j] = logmel[start : start + window_frames]
+                crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch)
             crops = _augment(crops, rng, config)
             genre = torch.from_numpy(train_set.genre[idx])
             taste = torch.from_numpy(train_set.taste[idx])
@@ -248,10 +286,13 @@ def train(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             losses.append(loss.item())
             if on_batch:
                 on_batch(step + 1, steps_per_epoch)
-        accuracy, spearman, mood_corr = validate(model, valid_set, config, window_frames)
+        shipped = model if ema is None else ema.module
+        accuracy, spearman, mood_corr = validate(shipped, valid_set, config, window_frames)
         score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
         improved = score > state["best_score"]
         state["epoch"] += 1
@@ -268,10 +309,11 @@ def train(
         state["history"] = [asdict(r) for r in reports]
         common = {"model_config": model_config.to_dict(), "train_config": asdict(config), **(extra_state or {})}
         if improved:
-            torch.save({"model": model.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
+            torch.save({"model": shipped.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
         tmp = last_path.with_suffix(".tmp")
         torch.save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "model": model.state_dict(), "ema": None if ema is None else ema.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "loop": state, **common,
         }, tmp)
         tmp.replace(last_path)

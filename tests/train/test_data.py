@@ -120,3 +120,23 @@ def test_folder_layout_with_artists_csv(tmp_path, rng):
     assert dataset.labels == ("calm", "loud")
     assert {t.track_id: t.artist for t in dataset.tracks}["calm/1.wav"] == "A"
     assert {t.track_id: t.artist for t in dataset.tracks}["loud/2.wav"] == "file:loud/2.wav"
+
+
+def test_logmel_cache_computes_once_and_pads_short_audio(data_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    from streamtag.train.crnn import CRNN, ModelConfig
+    from streamtag.train.data import LogMelCache, Track
+
+    frontend = CRNN(ModelConfig(labels=("a", "b"))).frontend
+    cache = LogMelCache(tmp_path, frontend)
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.full(1000, 0.1, np.float32), 22050, subtype="FLOAT")
+    clip = Track(path=data_dir / "gtzan/samples/pop.00000.flac", genre="pop", artist="x", track_id="pop")
+    first = cache.get(clip, min_samples=66150)
+    assert first.shape == (1 + (661504 - 1024) // 512, 96)
+    assert len(list(cache.directory.glob("*.npy"))) == 1
+    np.testing.assert_array_equal(cache.get(clip, min_samples=66150), first)  # served from the file
+    padded = cache.get(Track(path=short, genre="a", artist="y", track_id="s"), min_samples=66150)
+    assert padded.shape == (128, 96)
+    with torch.no_grad():
+        assert np.allclose(padded[0], frontend(torch.from_numpy(np.pad(np.full(1000, 0.1, np.float32), (0, 65150)))[None])[0, 0].numpy(), atol=1e-4)
