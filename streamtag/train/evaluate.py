@@ -13,6 +13,7 @@ import numpy as np
 
 from streamtag.commands.tag import tag_file
 from streamtag.tagger import Tagger
+from streamtag.taste import roc_auc
 from streamtag.train.data import Track
 from streamtag.train.loop import rank_correlation
 
@@ -50,18 +51,6 @@ def f1_scores(confusion: np.ndarray) -> np.ndarray:
     return np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
 
 
-def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank formula (ties count half)."""
-    from scipy.stats import rankdata
-
-    positive = positive.astype(bool)
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def score_clips(
     labels: tuple[str, ...], tracks: list[Track], genre_probs: np.ndarray, taste: np.ndarray, moods: np.ndarray,
     mood_names: tuple[str, ...],
@@ -77,7 +66,7 @@ def score_clips(
     spearman = auc = mood_corr = None
     if known.sum() >= 3:
         spearman = rank_correlation(taste[known], like[known])
-        auc = roc_auc(like[known] > np.median(like[known]), taste[known])
+        auc = roc_auc(taste[known], like[known] > np.median(like[known]))
     with_moods = [i for i, t in enumerate(tracks) if t.mood_rates is not None]
     if len(with_moods) >= 3:
         truth = np.stack([tracks[i].mood_rates for i in with_moods])
