@@ -18,13 +18,19 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/crnn"), help="checkpoint folder (default runs/crnn)")
     p.add_argument("--split", type=Path, help="a split JSON (default: the dataset's own, else a new artist split)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--patience", type=int, default=12, help="epochs without valid improvement before stopping")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--patience", type=int, default=20, help="epochs without valid improvement before stopping")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
     p.add_argument("--cache", type=Path, default=Path(user_cache_dir("streamtag")), help="log-mel cache folder")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    # One thread by default: on a small machine whose other cores are busy, torch's OpenMP threads spin
+    # against each other and a step takes ~5x longer than on one thread.
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: all cores)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--mixup", type=float, default=0.3, help="mixup alpha (0: off)")
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.set_defaults(run=run)
 
 
@@ -60,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise StreamtagError(f"{args.data_dir}: the split has an empty train or valid part; add data or pass --split")
     args.out.mkdir(parents=True, exist_ok=True)
     save_split(args.out / "split.json", split, dataset=dataset.name, seed=args.seed)
-    model_config = ModelConfig(labels=dataset.labels)
-    config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, device=device)
+    model_config = ModelConfig(labels=dataset.labels, dropout=args.dropout)
+    config = TrainConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, max_minutes=args.max_minutes, device=device,
+                         mixup_alpha=args.mixup, weight_decay=args.weight_decay, learning_rate=args.lr)
     cache = LogMelCache(args.cache, CRNN(model_config).frontend)
     console.print(f"[bold]{dataset.name}[/]: {len(dataset.tracks)} tracks, labels {', '.join(dataset.labels)}; "
                   f"split: {split_source} ({', '.join(f'{k} {len(v)}' for k, v in split.items())}); device {device}")
