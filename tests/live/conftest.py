@@ -65,10 +65,14 @@ def pulse_server(tmp_path_factory):
         pytest.skip("pulseaudio-utils (pactl, paplay) is not installed: apt install pulseaudio pulseaudio-utils")
     tmp = tmp_path_factory.mktemp("pulse")
     sink = f"streamtag_test_{os.getpid()}"
+    # The sink runs at the model's rate (stereo, so mixdown is still exercised): PulseAudio's default
+    # resampler (speex-float-1) attenuates the top of the band, and a round trip through a resampler of
+    # that quality moved the trained model's clip-averaged "electronic" by 0.1, which would be measuring
+    # the sound server, not streamtag. The sine-source test still covers resampling from 44.1 kHz.
     env = _client_env(os.environ, tmp)
     if os.environ.get("PULSE_SERVER") and _answers(env):
         module = subprocess.run(
-            ["pactl", "load-module", "module-null-sink", f"sink_name={sink}", "rate=44100", "channels=2"],
+            ["pactl", "load-module", "module-null-sink", f"sink_name={sink}", "rate=22050", "channels=2"],
             env=env, capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
         yield PulseServer(env=env, sink=sink, own_daemon=False)
@@ -88,7 +92,7 @@ def pulse_server(tmp_path_factory):
             "pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--system=false", "-n", "--use-pid-file=no",
             "--disable-shm=yes", "--log-target=stderr", "--log-level=error",
             "--load=module-native-protocol-unix auth-anonymous=1",
-            f"--load=module-null-sink sink_name={sink} rate=44100 channels=2",
+            f"--load=module-null-sink sink_name={sink} rate=22050 channels=2",
         ],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

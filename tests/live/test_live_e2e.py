@@ -90,7 +90,8 @@ def music_windows(scores: list[dict]) -> list[dict]:
 def test_loopback_of_a_playing_file_matches_offline_tagging(pulse_server, live_env, excerpt, model_path, validator):
     env = {**pulse_server.env, **{k: live_env[k] for k in ("XDG_DATA_HOME", "PYTHONUNBUFFERED")}}
     live = LiveProcess(
-        ["--source", "loopback", "--device", pulse_server.sink, "--no-tui", "--ws", "127.0.0.1:0", "--no-taste",
+        ["--source", "loopback", "--device", pulse_server.sink, "--rate", "22050", "--no-tui", "--ws", "127.0.0.1:0",
+         "--no-taste",
          "--hop", str(HOP_S), "--smoothing", "0", "--provider", "cpu", "--model", str(model_path)],
         env=env,
     )
