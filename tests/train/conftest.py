@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import shutil
 from pathlib import Path
 
 import pytest
+import soundfile
 
 torch = pytest.importorskip("torch")
 
@@ -21,6 +23,22 @@ torch.set_num_threads(1)
 
 TINY = TrainConfig(epochs=2, batch_size=8, crops_per_track=2, warmup_epochs=1, patience=5, seed=7)
 EXCERPT_S = 12  # of each track, to keep the suite fast; the loop does not care how long a track is
+
+
+@pytest.fixture
+def gtzan_layout(data_dir, tmp_path):
+    """GTZAN's standard layout, genres/<genre>/<genre>.NNNNN.wav, built from the 10 real clips."""
+    return make_gtzan_layout(data_dir, tmp_path / "gtzan", suffix=".wav")
+
+
+def make_gtzan_layout(data_dir: Path, root: Path, *, suffix: str) -> Path:
+    for flac in sorted((data_dir / "gtzan/samples").glob("*.flac")):
+        genre = flac.name.split(".")[0]
+        (root / "genres" / genre).mkdir(parents=True)
+        audio, rate = soundfile.read(flac)
+        soundfile.write(root / "genres" / genre / f"{flac.stem}{suffix}", audio, rate)
+    shutil.copy(data_dir / "gtzan/GTZANindex.txt", root / "GTZANindex.txt")
+    return root
 
 
 @pytest.fixture(scope="session")

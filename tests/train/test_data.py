@@ -78,19 +78,6 @@ def test_gtzan_fault_filtered_split_is_artist_disjoint(data_dir):
             assert not sides[a] & sides[b]
 
 
-@pytest.fixture
-def gtzan_layout(data_dir, tmp_path):
-    """GTZAN's standard layout, genres/<genre>/<genre>.NNNNN.wav, built from the 10 real clips."""
-    root = tmp_path / "gtzan"
-    for flac in sorted((data_dir / "gtzan/samples").glob("*.flac")):
-        genre = flac.name.split(".")[0]
-        (root / "genres" / genre).mkdir(parents=True)
-        audio, rate = soundfile.read(flac)
-        soundfile.write(root / "genres" / genre / f"{flac.stem}.wav", audio, rate)
-    shutil.copy(data_dir / "gtzan/GTZANindex.txt", root / "GTZANindex.txt")
-    return root
-
-
 def test_gtzan_layout_loads_with_labels_and_artists(gtzan_layout):
     dataset = load_gtzan(gtzan_layout)
     assert dataset.labels == ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
