@@ -37,6 +37,11 @@ def default_model_path() -> Path:
     return Path(str(resources.files("streamtag.models").joinpath("streamtag.onnx")))
 
 
+def ring_shift_path() -> Path:
+    """The tiny graph that shifts a window kept in device memory (built by streamtag.train.ring_shift)."""
+    return Path(str(resources.files("streamtag.models").joinpath("ring_shift.onnx")))
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     path: Path
@@ -145,7 +150,11 @@ def _cuda_device_present() -> bool:
 class Engine:
     """Runs a streamtag ONNX model on batches of raw audio windows."""
 
-    def __init__(self, path: str | Path | None = None, *, provider: str = "auto", threads: int = 0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, provider: str = "auto", threads: int = 0, device_ring: bool | None = None
+    ) -> None:
+        """``device_ring``: keep the live window in the provider's memory and copy only new samples each hop;
+        on by default with CUDA. (On the CPU there is nothing to save; it can be switched on there to test it.)"""
         import onnxruntime as ort
 
         path = Path(path) if path is not None else default_model_path()
@@ -180,6 +189,8 @@ class Engine:
         _check_signature(self._session, self.info)
         self.provider = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self._binding = self._session.io_binding() if self.provider == "cuda" else None
+        use_ring = self.provider == "cuda" if device_ring is None else device_ring
+        self._ring = _DeviceRing(ort, self.info.window_samples, self.provider, wanted) if use_ring else None
         log.info("model %s %s on %s", self.info.name, self.info.version, self.provider)
 
     def run(self, windows: np.ndarray) -> Scores:
@@ -194,6 +205,32 @@ class Engine:
         genre, taste, moods, embedding = outputs
         return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
 
+    def run_next(self, window: np.ndarray, *, new_samples: int) -> Scores:
+        """Score one window of a stream whose previous window ended ``new_samples`` before this one's end.
+
+        With the device ring, only those new samples cross to the device; a full window is copied the first
+        time and whenever ``new_samples`` is the whole window (a gap in the stream).
+        """
+        if self._ring is None:
+            return self.run(window[None])
+        window = np.ascontiguousarray(window, dtype=np.float32)
+        if not self._ring.primed or new_samples >= self.info.window_samples:
+            self._ring.load(window)
+        else:
+            self._ring.advance(window[-new_samples:])
+        binding = self._session.io_binding()
+        binding.bind_ortvalue_input(INPUT_NAME, self._ring.window)
+        for name in OUTPUT_NAMES:
+            binding.bind_output(name, self._ring.device)
+        self._session.run_with_iobinding(binding)
+        genre, taste, moods, embedding = binding.copy_outputs_to_cpu()
+        return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
+
+    def forget_stream(self) -> None:
+        """The next ``run_next`` starts a new stream: it copies a whole window."""
+        if self._ring is not None:
+            self._ring.primed = False
+
     def _run_bound(self, windows: np.ndarray) -> list[np.ndarray]:
         # IOBinding: the input is copied to the device once and the outputs stay there until read, so no
         # intermediate host round trips happen inside the graph.
@@ -205,3 +242,39 @@ class Engine:
             binding.bind_output(name, "cuda")
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
+
+
+class _DeviceRing:
+    """The current window, kept in device memory in one of two buffers that take turns.
+
+    Each hop the ring-shift graph reads one buffer and the new samples (the only host-to-device copy) and
+    writes the shifted window into the other; the model then reads that buffer where it lies.
+    """
+
+    def __init__(self, ort, window_samples: int, provider: str, providers: list[str]) -> None:
+        self.device = "cuda" if provider == "cuda" else "cpu"
+        try:
+            self._shift = ort.InferenceSession(str(ring_shift_path()), providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
+            raise ModelError(f"{ring_shift_path()}: cannot load the ring-shift graph ({exc}); reinstall streamtag") from exc
+        self._buffers = [
+            ort.OrtValue.ortvalue_from_shape_and_type([1, window_samples], np.float32, self.device, 0) for _ in range(2)
+        ]
+        self._current = 0
+        self.primed = False
+
+    @property
+    def window(self):
+        return self._buffers[self._current]
+
+    def load(self, window: np.ndarray) -> None:
+        self._buffers[self._current].update_inplace(window[None])
+        self.primed = True
+
+    def advance(self, new: np.ndarray) -> None:
+        binding = self._shift.io_binding()
+        binding.bind_ortvalue_input("ring", self._buffers[self._current])
+        binding.bind_cpu_input("new", np.ascontiguousarray(new[None], dtype=np.float32))
+        binding.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
+        self._shift.run_with_iobinding(binding)
+        self._current = 1 - self._current

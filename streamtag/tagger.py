@@ -58,9 +58,13 @@ class Tagger:
         self.batch_size = batch_size
         self.taste_scorer = taste_scorer
         self._windows = SlidingWindows(window_samples=self.info.window_samples, hop_samples=self.hop_samples)
+        self._last_start = None
+        engine.forget_stream()
 
     def reset(self) -> None:
         self._windows.reset()
+        self._last_start: int | None = None
+        self.engine.forget_stream()
 
     @property
     def samples_seen(self) -> int:
@@ -79,7 +83,14 @@ class Tagger:
         level_samples = min(self.hop_samples, self.info.window_samples)
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
-            scores = self.engine.run(np.stack([w for _, w in batch]))
+            if len(batch) == 1:  # live: consecutive windows overlap, so only the newest samples are new
+                start, window = batch[0]
+                contiguous = self._last_start is not None and start - self._last_start == self.hop_samples
+                new_samples = self.hop_samples if contiguous else self.info.window_samples
+                scores = self.engine.run_next(window, new_samples=new_samples)
+            else:
+                scores = self.engine.run(np.stack([w for _, w in batch]))
+            self._last_start = batch[-1][0]
             shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
             for i, (start, window) in enumerate(batch):
                 results.append(

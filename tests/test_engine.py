@@ -104,3 +104,40 @@ def _has_gpu() -> bool:
     from pathlib import Path
 
     return Path("/proc/driver/nvidia/version").exists()
+
+
+def test_device_ring_gives_the_same_scores_while_copying_only_new_samples(model_path, data_dir):
+    """The CUDA path's ring buffer, exercised with CPU-resident OrtValues (the same IOBinding calls)."""
+    from streamtag.audio import load_audio
+    from streamtag.tagger import Tagger
+
+    audio = load_audio(data_dir / "gtzan/samples/disco.00000.flac", sample_rate=22050)[: 22050 * 9]
+    plain = Tagger(Engine(model_path, provider="cpu"), hop_samples=11025, batch_size=1)
+    ring_engine = Engine(model_path, provider="cpu", device_ring=True)
+    ring = Tagger(ring_engine, hop_samples=11025, batch_size=1)
+    sent = []
+    advance = ring_engine._ring.advance
+    ring_engine._ring.advance = lambda new: (sent.append(len(new)), advance(new))[1]
+    a = [w for i in range(0, audio.size, 700) for w in plain.feed(audio[i : i + 700])]
+    b = [w for i in range(0, audio.size, 700) for w in ring.feed(audio[i : i + 700])]
+    assert len(a) == len(b) == 1 + (audio.size - 66150) // 11025
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.genre, y.genre)
+        np.testing.assert_array_equal(x.embedding, y.embedding)
+    assert sent == [11025] * (len(b) - 1)  # after the first window, one hop of samples per window
+    ring.reset()  # a new stream: the first window is copied whole again
+    [first, *_] = ring.feed(audio[22050:])
+    np.testing.assert_allclose(first.genre, Engine(model_path, provider="cpu").run(audio[None, 22050 : 22050 + 66150]).genre[0], atol=1e-6)
+
+
+def test_ring_shift_graph_shifts_and_matches_its_builder():
+    import onnxruntime as ort
+
+    from streamtag.engine import ring_shift_path
+
+    session = ort.InferenceSession(str(ring_shift_path()), providers=["CPUExecutionProvider"])
+    ring = np.arange(8, dtype=np.float32)[None]
+    new = np.array([[10, 11, 12]], np.float32)
+    assert session.run(None, {"ring": ring, "new": new})[0].tolist() == [[3, 4, 5, 6, 7, 10, 11, 12]]
+    build = pytest.importorskip("streamtag.train.ring_shift").build_ring_shift
+    assert onnx.load(str(ring_shift_path())).graph == build().graph
