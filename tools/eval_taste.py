@@ -52,10 +52,23 @@ def model_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def weights_key(engine: Engine) -> str:
+    """What the cached embeddings depend on: the model's outputs on a fixed probe window, and its hop.
+
+    The same weights exported twice (another version string, say) share the cache; any other weights don't.
+    """
+    probe = np.random.default_rng(0).standard_normal((1, engine.info.window_samples)).astype(np.float32) * 0.1
+    out = engine.run(probe)
+    digest = hashlib.sha256(np.round(out.embedding.astype(np.float64), 4).tobytes())
+    digest.update(np.round(np.float64(out.taste[0]), 4).tobytes())
+    digest.update(f"{engine.info.window_samples}/{engine.info.hop_samples}/{engine.info.sample_rate}".encode())
+    return digest.hexdigest()[:16]
+
+
 def embed_tracks(engine: Engine, tracks, cache_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per track: window embeddings (n, D) and crowd probabilities (n,); cached per model file."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache = cache_dir / f"emotify-{model_digest(engine.info.path)}.npz"
+    cache = cache_dir / f"emotify-{weights_key(engine)}.npz"
     ids = [t.track_id for t in tracks]
     if cache.is_file():
         data = np.load(cache, allow_pickle=False)
