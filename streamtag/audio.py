@@ -32,6 +32,8 @@ def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     Raises AudioFileError naming the file when it is missing or cannot be decoded.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder; give the audio files in it")
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
     try:
@@ -40,6 +42,8 @@ def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
         raise AudioFileError(
             f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
         ) from exc
+    if len(frames) == 0:
+        raise AudioFileError(f"{path}: holds no audio samples")
     mono = mix_to_mono(frames)
     if file_rate != sample_rate:
         mono = soxr.resample(mono, file_rate, sample_rate, quality=_SOXR_QUALITY).astype(np.float32, copy=False)

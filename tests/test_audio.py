@@ -35,6 +35,22 @@ def test_missing_and_corrupt_files_name_the_file(tmp_path):
         load_audio(corrupt, sample_rate=22050)
 
 
+def test_empty_file_and_folder_are_clear_errors(tmp_path):
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 22050)
+    with pytest.raises(AudioFileError, match="empty.wav: holds no audio samples"):
+        load_audio(tmp_path / "empty.wav", sample_rate=22050)
+    with pytest.raises(AudioFileError, match="is a folder"):
+        load_audio(tmp_path, sample_rate=22050)
+
+
+def test_24_bit_six_channel_and_8_bit_files(tmp_path, rng):
+    six = (0.1 * rng.standard_normal((48000, 6))).astype(np.float32)
+    soundfile.write(tmp_path / "six.wav", six, 48000, subtype="PCM_24")
+    assert load_audio(tmp_path / "six.wav", sample_rate=22050).size == 22050
+    soundfile.write(tmp_path / "u8.wav", six[:8000, 0], 8000, subtype="PCM_U8")
+    assert load_audio(tmp_path / "u8.wav", sample_rate=22050).size == 22050
+
+
 @pytest.mark.parametrize("chunk", [256, 1024, 4096])
 def test_stream_resampler_matches_one_shot_resampling(rng, chunk):
     signal = rng.standard_normal((48000, 2)).astype(np.float32) * 0.1
