@@ -482,7 +482,8 @@ class Profile:
 
     def describe(self) -> str:
         """Whose taste is shown, for the display and the feed's hello message."""
-        return f"personal ({len(self._labels)} labels: {self.n_likes} liked, {self.n_dislikes} disliked)"
+        n = len(self._labels)
+        return f"personal ({n} label{'' if n == 1 else 's'}: {self.n_likes} liked, {self.n_dislikes} disliked)"
 
     # -- serialisation ------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
