@@ -41,7 +41,7 @@ def test_a_live_label_changes_the_next_window(taste_home, engine, track):
 
     text = teacher.on_label("dislike")
     assert text.startswith(f"Disliked the last {LIVE_LABEL_S:.0f} s")
-    assert tagger.taste_scorer is not None and teacher.describe().startswith("personal (1 labels")
+    assert tagger.taste_scorer is not None and teacher.describe().startswith("personal (1 label:")
     saved = read_profile(taste_home / PROFILE_FILENAME)  # persisted at once
     assert [(lab.kind, lab.value) for lab in saved.labels] == [("live", "dislike")]
     covered = saved.labels[0].n_windows
@@ -143,7 +143,7 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
         # the smoothed taste falls after the dislike (crowd's around 0.5 before)
         assert after[-1]["taste"] < before[-1]["taste"] - 0.1, (before[-1]["taste"], [m["taste"] for m in after])
         with connect(f"ws://127.0.0.1:{port}") as late:
-            assert json.loads(late.recv(timeout=10))["taste_source"].startswith("personal (1 labels")
+            assert json.loads(late.recv(timeout=10))["taste_source"].startswith("personal (1 label:")
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
     finally:
