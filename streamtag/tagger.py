@@ -90,6 +90,7 @@ class Tagger:
                 scores = self.engine.run_next(window, new_samples=new_samples)
             else:
                 scores = self.engine.run(np.stack([w for _, w in batch]))
+                self.engine.forget_stream()  # the device ring did not see these windows
             self._last_start = batch[-1][0]
             shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
             for i, (start, window) in enumerate(batch):

@@ -141,3 +141,21 @@ def test_ring_shift_graph_shifts_and_matches_its_builder():
     assert session.run(None, {"ring": ring, "new": new})[0].tolist() == [[3, 4, 5, 6, 7, 10, 11, 12]]
     build = pytest.importorskip("streamtag.train.ring_shift").build_ring_shift
     assert onnx.load(str(ring_shift_path())).graph == build().graph
+
+
+def test_device_ring_after_a_batch_of_several_windows(model_path, data_dir):
+    """A multi-window batch bypasses the ring; the next single window must not shift a stale ring."""
+    from streamtag.audio import load_audio
+    from streamtag.tagger import Tagger
+
+    audio = load_audio(data_dir / "gtzan/samples/disco.00000.flac", sample_rate=22050)[: 22050 * 8]
+    hop = 11025
+    chunks = [audio[:66150], audio[66150 : 66150 + 2 * hop], audio[66150 + 2 * hop : 66150 + 3 * hop]]
+    plain = Tagger(Engine(model_path, provider="cpu"), hop_samples=hop)
+    ring = Tagger(Engine(model_path, provider="cpu", device_ring=True), hop_samples=hop)
+    a = [w for c in chunks for w in plain.feed(c)]
+    b = [w for c in chunks for w in ring.feed(c)]
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.genre, y.genre, atol=1e-6)
+        np.testing.assert_allclose(x.embedding, y.embedding, atol=1e-6)
