@@ -221,6 +221,9 @@ class Feed:
         from websockets.asyncio.server import serve
 
         cfg = self.config
+        if cfg.host.lower() not in _LOOPBACK_NAMES and not cfg.host.startswith("127."):
+            log.warning("the feed on %s:%s is reachable from other machines: anyone who reaches it can read the tags "
+                        "and send labels to your taste profile", cfg.host or "*", cfg.port)
         try:
             self._server = await serve(
                 self._handle,
@@ -327,6 +330,9 @@ class Feed:
     # -- plain HTTP --------------------------------------------------------------------------------------------
 
     def _process_request(self, connection: Any, request: Any) -> Any:
+        refusal = self._refuse_foreign(request.headers)
+        if refusal:
+            return connection.respond(403, refusal)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             if len(self._clients) >= self.config.max_clients:
                 return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
@@ -341,6 +347,33 @@ class Feed:
         if not file.is_file() or file.is_symlink():
             return connection.respond(404, "not found\n")
         return _file_response(connection, file)
+
+
+    def _refuse_foreign(self, headers: Any) -> str | None:
+        """Why a request from a foreign web page must be refused, else None.
+
+        Any page the user visits can open ``ws://127.0.0.1:8765``; the browser then sends that page's
+        ``Origin``, and a DNS-rebinding page sends its own name as ``Host``. Both must name this machine (or the
+        address the feed was explicitly bound to). Programs other than browsers send no ``Origin``.
+        """
+        host = urlsplit("//" + headers.get("Host", "")).hostname
+        all_interfaces = self.config.host in _ALL_INTERFACES  # the user chose to be reachable by any name
+        if host is not None and not all_interfaces and not self._is_own_host(host):
+            return f"host {host!r} is not this feed's\n"
+        origin = headers.get("Origin")
+        if origin is not None and origin != "null":
+            origin_host = urlsplit(origin).hostname or ""
+            if not (self._is_own_host(origin_host) or origin_host == host):  # our own pages are same-origin
+                return f"pages from {origin} may not use this feed\n"
+        return None
+
+    def _is_own_host(self, host: str) -> bool:
+        host = host.lower()
+        return host in _LOOPBACK_NAMES or host.startswith("127.") or host == self.config.host.lower()
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "::1"})
+_ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
 
 
 def _file_response(connection: Any, file: Path) -> Any:
