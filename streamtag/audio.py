@@ -7,6 +7,7 @@ which the live path needs so that chunk boundaries leave no clicks or phase jump
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,11 @@ def mix_to_mono(frames: np.ndarray) -> np.ndarray:
     return frames.mean(axis=1, dtype=np.float32)
 
 
-def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to float32 mono at ``sample_rate``.
+def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> Iterator[np.ndarray]:
+    """Decode ``path`` block by block to float32 mono at ``sample_rate`` (streaming resampling).
 
-    Raises AudioFileError naming the file when it is missing or cannot be decoded.
+    Memory stays bounded by the block, whatever the file's length. Raises AudioFileError naming the file
+    when it is missing, a folder, undecodable, or holds no samples.
     """
     path = Path(path)
     if path.is_dir():
@@ -37,17 +39,34 @@ def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
     try:
-        frames, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        audio_file = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioFileError(
             f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
         ) from exc
-    if len(frames) == 0:
+    with audio_file:
+        resampler = StreamResampler(in_rate=audio_file.samplerate, out_rate=sample_rate)
+        block_frames = max(1, round(block_s * audio_file.samplerate))
+        produced = 0
+        while True:
+            try:
+                frames = audio_file.read(block_frames, dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError) as exc:
+                raise AudioFileError(f"{path}: decoding failed after {produced / sample_rate:.1f} s ({exc})") from exc
+            last = len(frames) < block_frames
+            out = resampler.process(frames, last=last)
+            produced += out.size
+            if out.size:
+                yield out
+            if last:
+                break
+    if produced == 0:
         raise AudioFileError(f"{path}: holds no audio samples")
-    mono = mix_to_mono(frames)
-    if file_rate != sample_rate:
-        mono = soxr.resample(mono, file_rate, sample_rate, quality=_SOXR_QUALITY).astype(np.float32, copy=False)
-    return mono
+
+
+def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
+    """Decode the whole of ``path`` to float32 mono at ``sample_rate`` (see ``iter_audio``)."""
+    return np.concatenate(list(iter_audio(path, sample_rate=sample_rate)))
 
 
 def audio_duration_s(path: str | Path) -> float:

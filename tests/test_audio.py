@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from streamtag.audio import StreamResampler, audio_duration_s, load_audio
+from streamtag.audio import StreamResampler, audio_duration_s, iter_audio, load_audio
 from streamtag.errors import AudioFileError
 
 
@@ -41,6 +41,22 @@ def test_empty_file_and_folder_are_clear_errors(tmp_path):
         load_audio(tmp_path / "empty.wav", sample_rate=22050)
     with pytest.raises(AudioFileError, match="is a folder"):
         load_audio(tmp_path, sample_rate=22050)
+
+
+def test_a_file_that_resamples_to_nothing_is_a_clear_error(tmp_path):
+    soundfile.write(tmp_path / "one.wav", np.full(1, 0.5, np.float32), 48000)
+    with pytest.raises(AudioFileError, match="one.wav: holds no audio samples"):
+        load_audio(tmp_path / "one.wav", sample_rate=22050)
+
+
+def test_blocks_equal_the_whole_file(data_dir, tmp_path):
+    mono, _ = soundfile.read(data_dir / "cc-audio/sorohanro_-_solo-trumpet-06.ogg", dtype="float32")
+    path = tmp_path / "stereo44k.flac"
+    soundfile.write(path, np.stack([np.repeat(mono, 2), np.repeat(mono, 2)], axis=1), 44100)
+    blocks = list(iter_audio(path, sample_rate=22050, block_s=0.37))
+    whole = load_audio(path, sample_rate=22050)  # 10 s blocks
+    assert len(blocks) > 10 and abs(whole.size - mono.size) <= 1
+    np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-5)
 
 
 def test_24_bit_six_channel_and_8_bit_files(tmp_path, rng):

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from streamtag.audio import load_audio
+from streamtag.audio import iter_audio
 from streamtag.engine import Engine
-from streamtag.errors import AudioFileError
+from streamtag.errors import AudioFileError, StreamtagError
 from streamtag.tagger import Tagger, clip_summary
 
 
@@ -27,15 +27,21 @@ def register(subparsers) -> None:
 def tag_file(tagger: Tagger, path: Path) -> dict:
     """Clip-level tags of one file: its window scores averaged."""
     info = tagger.info
-    audio = load_audio(path, sample_rate=info.sample_rate)
     tagger.reset()
-    windows = tagger.feed(audio) + tagger.finish()
-    return {"file": str(path), "duration_s": round(audio.size / info.sample_rate, 3), **clip_summary(windows, info)}
+    windows = []
+    n_samples = 0
+    for block in iter_audio(path, sample_rate=info.sample_rate):  # bounded memory, even for a 2-hour mix
+        n_samples += block.size
+        windows += tagger.feed(block)
+    windows += tagger.finish()
+    return {"file": str(path), "duration_s": round(n_samples / info.sample_rate, 3), **clip_summary(windows, info)}
 
 
 def run(args: argparse.Namespace) -> int:
     from streamtag.taste import load_active_profile
 
+    if args.hop is not None and args.hop <= 0:
+        raise StreamtagError(f"--hop must be a positive number of seconds, got {args.hop}")
     engine = Engine(args.model, provider=args.provider)
     hop_samples = round(args.hop * engine.info.sample_rate) if args.hop else None
     profile = None if args.no_taste else load_active_profile(engine.info)
