@@ -309,7 +309,7 @@ class Feed:
     def _answer(self, raw: str | bytes) -> dict[str, Any]:
         try:
             request = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: '[[[[...' within max_size
             return ack_message(value=None, ok=False, text="messages must be JSON objects")
         if not isinstance(request, dict) or request.get("type") != "label":
             return ack_message(value=None, ok=False, text='unknown message; send {"type": "label", "value": "like"}')

@@ -210,6 +210,7 @@ async def run_live(
                     block = block[: max(0, limit - tagger.samples_seen)]
                 handle(tagger.feed(block), taken_s)
                 if limit is not None and tagger.samples_seen >= limit:
+                    handle(tagger.finish(), time.perf_counter())  # a duration shorter than a window: one padded
                     return "duration reached"
                 if stop.is_set():
                     return "stopped"

@@ -246,6 +246,8 @@ def run_reset(_args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     path = default_profile_path()
+    if not path.exists():
+        raise ProfileError(f"there is no taste profile to export yet ({path}); teach one with 'streamtag taste learn'")
     profile = read_profile(path)
     save_profile(profile, args.out)
     _console().print(f"exported {len(profile.labels)} labels to {args.out}")

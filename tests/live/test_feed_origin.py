@@ -52,3 +52,19 @@ def test_dns_rebinding_host_is_refused_for_pages():
             await feed.close()
 
     run(main())
+
+
+def test_deeply_nested_json_gets_an_error_ack_not_a_crash():
+    async def main():
+        feed = await started(on_label=lambda value: "ok")
+        try:
+            async with connect(f"ws://127.0.0.1:{feed.port}/") as ws:
+                await recv_json(ws)
+                await ws.send("[" * 2000 + "]" * 2000)  # 4000 bytes: under max_size, over json's recursion limit
+                assert await recv_json(ws) == {"type": "ack", "ok": False, "value": None, "error": "messages must be JSON objects"}
+                await ws.send(json.dumps({"type": "label", "value": "like"}))
+                assert (await recv_json(ws))["ok"] is True  # the connection survived
+        finally:
+            await feed.close()
+
+    run(main())
