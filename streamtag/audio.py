@@ -33,11 +33,7 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
     Memory stays bounded by the block, whatever the file's length. Raises AudioFileError naming the file
     when it is missing, a folder, undecodable, or holds no samples.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a folder; give the audio files in it")
-    if not path.is_file():
-        raise AudioFileError(f"{path}: no such file")
+    path = _existing_file(path)
     try:
         audio_file = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
@@ -69,13 +65,24 @@ def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     return np.concatenate(list(iter_audio(path, sample_rate=sample_rate)))
 
 
-def audio_duration_s(path: str | Path) -> float:
-    """Duration of an audio file from its header, without decoding it."""
+def audio_file_info(path: str | Path):
+    """Rate, channels and length from the file's header (soundfile's info), without decoding it."""
+    path = _existing_file(path)
     try:
-        info = soundfile.info(str(path))
+        return soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(f"{path}: cannot read audio header ({exc})") from exc
-    return info.frames / info.samplerate
+        raise AudioFileError(
+            f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
+        ) from exc
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder; give the audio files in it")
+    if not path.is_file():
+        raise AudioFileError(f"{path}: no such file")
+    return path
 
 
 class StreamResampler:

@@ -41,15 +41,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from streamtag.audio import StreamResampler
-from streamtag.errors import AudioFileError, DeviceError
+from streamtag.audio import StreamResampler, audio_file_info, iter_audio
+from streamtag.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -469,58 +469,39 @@ class DeviceSource(Source):
 
 
 class FileSource(Source):
-    """A file, decoded as it plays: at real-time pace, or as fast as the consumer takes it (``fast``)."""
+    """A file, decoded as it plays (``audio.iter_audio``): at real-time pace, or as fast as it is taken (``fast``)."""
 
     kind = "file"
 
     def __init__(self, path: str | Path, *, out_rate: int, fast: bool = False) -> None:
         super().__init__(out_rate=out_rate)
-        import soundfile
-
         self.path = Path(path)
         self.fast = fast
-        if not self.path.is_file():
-            raise AudioFileError(f"{self.path}: no such file")
-        try:
-            self._file = soundfile.SoundFile(str(self.path))
-        except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise AudioFileError(
-                f"{self.path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
-            ) from exc
-        self.in_rate = int(self._file.samplerate)
+        info = audio_file_info(self.path)  # a missing, folder or undecodable file fails here, before anything starts
+        self.in_rate = int(info.samplerate)
         self.stats.in_rate = self.in_rate
-        self._resampler = StreamResampler(in_rate=self.in_rate, out_rate=out_rate)
+        self._decoder: Iterator[np.ndarray] | None = None
         pace = "fast" if fast else "real time"
-        self.description = f"file: {self.path.name} @ {self.in_rate} Hz x{self._file.channels} ({pace})"
+        self.description = f"file: {self.path.name} @ {self.in_rate} Hz x{info.channels} ({pace})"
 
     async def blocks(self) -> AsyncIterator[np.ndarray]:
-        import soundfile
-
-        block_frames = max(1, int(FILE_BLOCK_S * self.in_rate))
         started = time.monotonic()
-        while True:
-            try:
-                frames = self._file.read(block_frames, dtype="float32", always_2d=True)
-            except (soundfile.LibsndfileError, RuntimeError) as exc:
-                raise AudioFileError(f"{self.path}: decoding failed at {self.stats.frames_in / self.in_rate:.1f} s ({exc})") from exc
-            last = len(frames) < block_frames
-            self.stats.frames_in += len(frames)
-            out = self._resampler.process(frames, last=last)
-            if not self.fast:
-                due = started + self.stats.frames_in / self.in_rate
-                delay = due - time.monotonic()
+        produced = 0
+        self._decoder = iter_audio(self.path, sample_rate=self.out_rate, block_s=FILE_BLOCK_S)
+        for out in self._decoder:
+            produced += len(out)
+            self.stats.frames_in = round(produced * self.in_rate / self.out_rate)
+            if self.fast:
+                await asyncio.sleep(0)  # let the feed and the display run between blocks
+            else:
+                delay = started + produced / self.out_rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            else:
-                await asyncio.sleep(0)  # let the feed and the display run between blocks
-            if len(out):
-                yield out
-            if last:
-                return
+            yield out
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._file.close()
+        if self._decoder is not None:
+            self._decoder.close()  # closes the file
 
 
 class DemoSource(Source):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from streamtag.audio import StreamResampler, audio_duration_s, iter_audio, load_audio
+from streamtag.audio import StreamResampler, audio_file_info, iter_audio, load_audio
 from streamtag.errors import AudioFileError
 
 
@@ -23,7 +23,7 @@ def test_load_resamples_and_mixes_down(data_dir, tmp_path):
 
 def test_ogg_decodes_to_the_table_length(data_dir):
     audio = load_audio(data_dir / "emotify/audio/pop/1.ogg", sample_rate=22050)
-    assert audio.size / 22050 == pytest.approx(audio_duration_s(data_dir / "emotify/audio/pop/1.ogg"), abs=1e-3)
+    assert audio.size / 22050 == pytest.approx(audio_file_info(data_dir / "emotify/audio/pop/1.ogg").duration, abs=1e-3)
 
 
 def test_missing_and_corrupt_files_name_the_file(tmp_path):
