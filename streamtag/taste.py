@@ -706,8 +706,12 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def profile_lock(path: Path | None = None) -> Iterator[None]:
-    """Serialise read-modify-write of the profile between processes (``taste learn`` while ``live`` runs)."""
+def profile_lock(path: Path | None = None, *, wait_s: float | None = None) -> Iterator[None]:
+    """Serialise read-modify-write of the profile between processes (``taste learn`` while ``live`` runs).
+
+    ``wait_s``: give up after this long with a ProfileError ("busy") instead of waiting however long the
+    other writer takes; live labelling runs on the event loop and must not stall the audio.
+    """
     path = path or default_profile_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -716,7 +720,20 @@ def profile_lock(path: Path | None = None) -> Iterator[None]:
         yield
         return
     with open(path.with_name(path.name + ".lock"), "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        if wait_s is None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ProfileError(
+                            "the taste profile is busy (another streamtag is writing it); try again in a moment"
+                        ) from None
+                    time.sleep(0.01)
         try:
             yield
         finally:
@@ -725,6 +742,8 @@ def profile_lock(path: Path | None = None) -> Iterator[None]:
 
 # --------------------------------------------------------------------------------------------------------------
 # Live teaching
+
+LIVE_LOCK_WAIT_S = 0.25  # at most half a hop of stalled audio when another process holds the profile
 
 
 class LiveTeacher:
@@ -804,7 +823,7 @@ class LiveTeacher:
             embeddings=np.stack([w.embedding for w in recent]),
             crowd_probs=np.array([w.crowd_taste for w in recent], dtype=np.float32),
         )
-        with profile_lock(self.path):
+        with profile_lock(self.path, wait_s=LIVE_LOCK_WAIT_S):
             # Another process may have changed the file since we read it ('taste learn', 'forget', 'reset'):
             # start from what is on disk. A file that has gone since we last saw it was reset: start empty.
             if self.path.exists():

@@ -134,20 +134,20 @@ def run_learn(args: argparse.Namespace) -> int:
     console = _console()
     path = default_profile_path()
     failed = 0
+    labels = []
+    for value, file in jobs:  # embed first: the lock is held only for the quick read-modify-write below
+        try:
+            embeddings, crowd = embed_file(engine, file)
+        except AudioFileError as exc:
+            console.print(f"[red]skipped[/red] {exc}")
+            failed += 1
+            continue
+        labels.append(make_label(value, kind=KIND_FILE, source=str(file), embeddings=embeddings, crowd_probs=crowd))
+        console.print(f"{'liked' if value == LIKE else 'disliked':9} {file} ({len(embeddings)} windows)")
     with profile_lock(path):
         profile = load_profile(identity, path, create=True)
-        for value, file in jobs:
-            try:
-                embeddings, crowd = embed_file(engine, file)
-            except AudioFileError as exc:
-                console.print(f"[red]skipped[/red] {exc}")
-                failed += 1
-                continue
-            profile.add(
-                make_label(value, kind=KIND_FILE, source=str(file), embeddings=embeddings, crowd_probs=crowd),
-                refit=False,
-            )
-            console.print(f"{'liked' if value == LIKE else 'disliked':9} {file} ({len(embeddings)} windows)")
+        for label in labels:
+            profile.add(label, refit=False)
         profile.refit()
         save_profile(profile, path)
     console.print(

@@ -141,3 +141,27 @@ def test_read_profile_of_an_import_does_not_rename_the_users_file(tmp_path):
     with pytest.raises(ProfileError, match="not a valid taste profile"):
         read_profile(source, set_aside_corrupt=False)
     assert source.exists()
+
+
+def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
+    """Live labelling gives up quickly while another process holds the profile (e.g. a long 'taste learn')."""
+    from streamtag.taste import profile_lock
+
+    path = tmp_path / "taste-profile.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pathlib import Path; from streamtag.taste import profile_lock; import time\n"
+         f"with profile_lock(Path({str(path)!r})):\n    print('held', flush=True); time.sleep(5)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(ProfileError, match="busy"):
+            with profile_lock(path, wait_s=0.2):
+                pass
+        assert time.monotonic() - started < 1.0
+    finally:
+        holder.kill()
+        holder.wait()
+    with profile_lock(path, wait_s=0.2):  # free again once the holder is gone
+        pass
