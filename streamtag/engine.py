@@ -220,10 +220,7 @@ class Engine:
             self._ring.advance(window[-new_samples:])
         binding = self._session.io_binding()
         binding.bind_ortvalue_input(INPUT_NAME, self._ring.window)
-        for name in OUTPUT_NAMES:
-            binding.bind_output(name, self._ring.device)
-        self._session.run_with_iobinding(binding)
-        genre, taste, moods, embedding = binding.copy_outputs_to_cpu()
+        genre, taste, moods, embedding = self._run_binding(binding, self._ring.device)
         return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
 
     def forget_stream(self) -> None:
@@ -238,8 +235,12 @@ class Engine:
         binding.clear_binding_inputs()
         binding.clear_binding_outputs()
         binding.bind_cpu_input(INPUT_NAME, windows)
+        return self._run_binding(binding, "cuda")
+
+    def _run_binding(self, binding, device: str) -> list[np.ndarray]:
+        """Run with the outputs bound on ``device``, then copy them (a few hundred floats) to the host."""
         for name in OUTPUT_NAMES:
-            binding.bind_output(name, "cuda")
+            binding.bind_output(name, device)
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
 

@@ -58,10 +58,10 @@ class Tagger:
         self.batch_size = batch_size
         self.taste_scorer = taste_scorer
         self._windows = SlidingWindows(window_samples=self.info.window_samples, hop_samples=self.hop_samples)
-        self._last_start = None
-        engine.forget_stream()
+        self.reset()
 
     def reset(self) -> None:
+        """Start a new stream: no samples seen, and the engine's device ring (if any) forgets its window."""
         self._windows.reset()
         self._last_start: int | None = None
         self.engine.forget_stream()

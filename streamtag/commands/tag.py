@@ -10,7 +10,7 @@ from pathlib import Path
 from streamtag.audio import iter_audio
 from streamtag.engine import Engine
 from streamtag.errors import AudioFileError, StreamtagError
-from streamtag.tagger import Tagger, clip_summary
+from streamtag.tagger import Tagger, WindowScores, clip_summary
 
 
 def register(subparsers) -> None:
@@ -24,16 +24,22 @@ def register(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def tag_file(tagger: Tagger, path: Path) -> dict:
-    """Clip-level tags of one file: its window scores averaged."""
-    info = tagger.info
+def file_windows(tagger: Tagger, path: Path) -> tuple[list[WindowScores], int]:
+    """Every scored window of one file, and its length in samples; decoded block by block, so memory stays
+    bounded even for a 2-hour mix."""
     tagger.reset()
     windows = []
     n_samples = 0
-    for block in iter_audio(path, sample_rate=info.sample_rate):  # bounded memory, even for a 2-hour mix
+    for block in iter_audio(path, sample_rate=tagger.info.sample_rate):
         n_samples += block.size
         windows += tagger.feed(block)
-    windows += tagger.finish()
+    return windows + tagger.finish(), n_samples
+
+
+def tag_file(tagger: Tagger, path: Path) -> dict:
+    """Clip-level tags of one file: its window scores averaged."""
+    windows, n_samples = file_windows(tagger, path)
+    info = tagger.info
     return {"file": str(path), "duration_s": round(n_samples / info.sample_rate, 3), **clip_summary(windows, info)}
 
 

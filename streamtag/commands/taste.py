@@ -106,12 +106,10 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
 
 def embed_file(engine, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Window embeddings (n, D) and crowd taste probabilities (n,) of one file, at the model's offline hop."""
-    from streamtag.audio import load_audio
+    from streamtag.commands.tag import file_windows
     from streamtag.tagger import Tagger
 
-    samples = load_audio(path, sample_rate=engine.info.sample_rate)
-    tagger = Tagger(engine)
-    windows = tagger.feed(samples) + tagger.finish()
+    windows, _ = file_windows(Tagger(engine), path)
     return (
         np.stack([w.embedding for w in windows]).astype(np.float32),
         np.array([w.crowd_taste for w in windows], dtype=np.float32),
