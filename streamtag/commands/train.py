@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/crnn"), help="checkpoint folder (default runs/crnn)")
     p.add_argument("--split", type=Path, help="a split JSON (default: the dataset's own, else a new artist split)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--final", action="store_true",
+                   help="train on train and valid together for exactly --epochs epochs, with no validation and no "
+                        "early stopping; the last epoch is the model (once the recipe is chosen on valid)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--patience", type=int, default=20, help="epochs without valid improvement before stopping")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time")
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
+        fit_tracks = split["train"] + split["valid"] if args.final else split["train"]
         task = progress.add_task("log-mel cache", total=len(split["train"]) + len(split["valid"]))
 
         def logmel_of(track):
@@ -83,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
             return logmel
 
         n_moods = len(model_config.mood_names)
-        train_set = TrainingSet.build(split["train"], dataset.labels, n_moods, logmel_of)
-        valid_set = TrainingSet.build(split["valid"], dataset.labels, n_moods, logmel_of)
+        train_set = TrainingSet.build(fit_tracks, dataset.labels, n_moods, logmel_of)
+        valid_set = None if args.final else TrainingSet.build(split["valid"], dataset.labels, n_moods, logmel_of)
         progress.remove_task(task)
         batches = progress.add_task("epoch 1", total=None)
 
@@ -92,22 +96,26 @@ def run(args: argparse.Namespace) -> int:
             progress.update(batches, completed=step, total=total)
 
         def on_epoch(report) -> None:
-            mark = "*" if report.improved else " "
-            progress.console.print(
-                f"{mark} epoch {report.epoch:3d}  loss {report.train_loss:.3f}  valid acc {report.valid_accuracy:.3f}  "
-                f"taste rho {report.valid_taste_spearman:+.3f}  moods r {report.valid_mood_correlation:+.3f}  "
-                f"({report.seconds:.0f} s)")
+            line = f"epoch {report.epoch:3d}  loss {report.train_loss:.3f}  "
+            if valid_set is not None:
+                line = ("*" if report.improved else " ") + f" {line}valid acc {report.valid_accuracy:.3f}  " \
+                    f"taste rho {report.valid_taste_spearman:+.3f}  moods r {report.valid_mood_correlation:+.3f}  "
+            progress.console.print(f"{line}({report.seconds:.0f} s)")
             progress.update(batches, description=f"epoch {report.epoch + 1}", completed=0)
 
         provenance = {
             "dataset": dataset.name, "data_root": str(args.data_dir), "split": split_source,
+            "fit_on": "train+valid" if args.final else "train",
             "n_train": len(split["train"]), "n_valid": len(split["valid"]), "n_test": len(split["test"]),
             "seed": args.seed, "commit": _git_commit(), "device": device,
         }
         reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
                         on_epoch=on_epoch, on_batch=on_batch, extra_state={"provenance": provenance})
-    best = max(reports, key=lambda r: r.valid_score) if reports else None
     minutes = (time.monotonic() - started) / 60
+    if args.final and reports:
+        console.print(f"done in {minutes:.1f} min; {len(reports)} epochs on train+valid -> {args.out / 'best.pt'}")
+        return 0
+    best = max(reports, key=lambda r: r.valid_score) if reports else None
     if best:
         console.print(f"done in {minutes:.1f} min; best epoch {best.epoch}: valid acc {best.valid_accuracy:.3f}, "
                       f"taste rho {best.valid_taste_spearman:+.3f} -> {args.out / 'best.pt'}")

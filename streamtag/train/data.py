@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +245,7 @@ class LogMelCache:
             audio = np.pad(audio, (0, min_samples - audio.size))
         with torch.no_grad():
             logmel = self.frontend(torch.from_numpy(audio)[None])[0].numpy()
-        tmp = key.with_suffix(".tmp.npy")
+        tmp = key.with_suffix(f".{os.getpid()}.tmp.npy")  # two training runs may fill one cache at once
         np.save(tmp, logmel)
         tmp.replace(key)
         return logmel

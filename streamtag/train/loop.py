@@ -204,7 +204,7 @@ def train(
     model_config: ModelConfig,
     config: TrainConfig,
     train_set: TrainingSet,
-    valid_set: TrainingSet,
+    valid_set: TrainingSet | None,
     out_dir: Path,
     *,
     resume: bool = False,
@@ -216,6 +216,9 @@ def train(
 
     The valid score is clip accuracy plus half the crowd-taste Spearman correlation (where known): genre
     first, taste as a close second. Stops early after ``patience`` epochs without improvement.
+
+    With no ``valid_set`` (a final run on train and valid together, its recipe chosen on valid before) every
+    epoch counts as an improvement: it runs all ``epochs`` and ``best.pt`` is the last, fully annealed one.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,12 +284,16 @@ def train(
             losses.append(loss.item())
             if on_batch:
                 on_batch(step + 1, steps_per_epoch)
-        accuracy, spearman, mood_corr = validate(model, valid_set, config, window_frames)
-        score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
-        improved = score > state["best_score"]
+        if valid_set is None:
+            accuracy = spearman = mood_corr = score = math.nan
+            improved = True
+        else:
+            accuracy, spearman, mood_corr = validate(model, valid_set, config, window_frames)
+            score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
+            improved = score > state["best_score"]
         state["epoch"] += 1
         if improved:
-            state["best_score"], state["since_best"] = score, 0
+            state["best_score"], state["since_best"] = (state["best_score"] if math.isnan(score) else score), 0
         else:
             state["since_best"] += 1
         report = EpochReport(

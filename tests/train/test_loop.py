@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from streamtag.train.loop import CHECKPOINT_BEST, CHECKPOINT_LAST, TrainConfig, train  # noqa: E402
+from streamtag.train.loop import CHECKPOINT_BEST, CHECKPOINT_LAST, TrainConfig, TrainingSet, train  # noqa: E402
 
 
 def test_short_training_run_lowers_the_loss(tiny_sets, tmp_path):
@@ -42,3 +43,21 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_sets, tiny_run, tiny_confi
     b = torch.load(tmp_path / CHECKPOINT_LAST, weights_only=False)["model"]
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_final_run_without_valid_trains_every_epoch_and_keeps_the_last(tiny_sets, tmp_path):
+    """`train --final`: train and valid are fitted together, so nothing is validated and nothing stops early."""
+    config, train_set, valid_set = tiny_sets
+    both = TrainingSet(
+        logmels=train_set.logmels + valid_set.logmels,
+        **{name: np.concatenate([getattr(train_set, name), getattr(valid_set, name)]) for name in ("genre", "taste", "moods")},
+    )
+    run = TrainConfig(epochs=3, batch_size=8, crops_per_track=2, warmup_epochs=1, patience=1, seed=5)
+    reports = train(config, run, both, None, tmp_path)
+    assert [r.epoch for r in reports] == [1, 2, 3]  # patience 1 would have stopped a validated run of flat scores
+    assert all(math.isnan(r.valid_accuracy) and r.improved for r in reports)
+    best = torch.load(tmp_path / CHECKPOINT_BEST, weights_only=False)
+    last = torch.load(tmp_path / CHECKPOINT_LAST, weights_only=False)
+    assert best["epoch"] == 3
+    for name, value in last["model"].items():
+        torch.testing.assert_close(best["model"][name], value, rtol=0, atol=0, msg=name)
