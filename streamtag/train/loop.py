@@ -51,6 +51,8 @@ class TrainConfig:
     freq_mask_bins: int = 12
     mixup_alpha: float = 0.3
     eval_hop_frames: int = 64  # validation windows every 1.5 s
+    average_epochs: int = 0  # >0: the final model is the mean of the weights after each of the last N epochs
+    bn_batches: int = 40  # training batches that re-estimate BatchNorm statistics for averaged weights
     max_minutes: float | None = None
     device: str = "cpu"  # "cuda" where a GPU is available
 
@@ -188,6 +190,54 @@ def validate(model: CRNN, data: TrainingSet, config: TrainConfig, window_frames:
     return accuracy, spearman, mood_corr
 
 
+def _training_batch(train_set: TrainingSet, idx: np.ndarray, window_frames: int, rng: np.random.Generator,
+                    config: TrainConfig) -> np.ndarray:
+    """Random crops of the tracks ``idx``, augmented: what one training step sees before mixup."""
+    crops = np.empty((len(idx), window_frames, train_set.logmels[0].shape[1]), dtype=np.float32)
+    for j, i in enumerate(idx):
+        crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch)
+    return _augment(crops, rng, config)
+
+
+def _update_average(average: dict | None, model: nn.Module, count: int) -> dict:
+    """Running mean of the floating-point weights after ``count`` earlier epochs (stochastic weight averaging)."""
+    current = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    if average is None:
+        return current
+    for name, value in current.items():
+        if value.is_floating_point():
+            average[name] += (value - average[name]) / (count + 1)
+        else:
+            average[name] = value
+    return average
+
+
+def averaged_model(model_config: ModelConfig, average: dict, train_set: TrainingSet, config: TrainConfig,
+                   device: torch.device) -> CRNN:
+    """The model with averaged weights and BatchNorm statistics measured anew on training crops.
+
+    Averaged BatchNorm statistics belong to none of the averaged weights, so they are re-estimated as the
+    plain mean over ``bn_batches`` augmented batches (momentum None), with a random stream of their own that
+    leaves the training stream untouched.
+    """
+    model = CRNN(model_config).to(device)
+    model.load_state_dict(average)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    rng = np.random.default_rng(config.seed + 1)
+    window_frames = model_config.frontend.n_frames(model_config.window_samples)
+    model.train()
+    with torch.no_grad():
+        for _ in range(config.bn_batches):
+            idx = rng.integers(0, len(train_set.logmels), config.batch_size)
+            model.forward_logmel(torch.from_numpy(_training_batch(train_set, idx, window_frames, rng, config)).to(device))
+    for norm in norms:
+        norm.momentum = 0.1  # PyTorch's default, as a freshly built CRNN has
+    return model.eval()
+
+
 def _schedule(config: TrainConfig, steps_per_epoch: int):
     total = config.epochs * steps_per_epoch
     warmup = config.warmup_epochs * steps_per_epoch
@@ -219,6 +269,8 @@ def train(
 
     With no ``valid_set`` (a final run on train and valid together, its recipe chosen on valid before) every
     epoch counts as an improvement: it runs all ``epochs`` and ``best.pt`` is the last, fully annealed one.
+    With ``average_epochs`` N, the last epoch's model is the mean of the weights after each of the last N
+    epochs (SWA): the epoch-to-epoch swings of a small, noisy valid set's decisions average out.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,10 +310,7 @@ def train(
         losses = []
         for step in range(steps_per_epoch):
             idx = track_idx[step * config.batch_size : (step + 1) * config.batch_size]
-            crops = np.empty((len(idx), window_frames, model_config.frontend.n_mels), dtype=np.float32)
-            for j, i in enumerate(idx):
-                crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch)
-            crops = _augment(crops, rng, config)
+            crops = _training_batch(train_set, idx, window_frames, rng, config)
             genre = torch.from_numpy(train_set.genre[idx])
             taste = torch.from_numpy(train_set.taste[idx])
             moods = torch.from_numpy(train_set.moods[idx])
@@ -284,11 +333,17 @@ def train(
             losses.append(loss.item())
             if on_batch:
                 on_batch(step + 1, steps_per_epoch)
+        scored = model
+        if config.average_epochs and state["epoch"] >= config.epochs - config.average_epochs:
+            state["average"] = _update_average(state.get("average"), model, state.get("averaged", 0))
+            state["averaged"] = state.get("averaged", 0) + 1
+            if state["epoch"] + 1 == config.epochs:  # the last epoch: from here on the average is the model
+                scored = averaged_model(model_config, state["average"], train_set, config, device)
         if valid_set is None:
             accuracy = spearman = mood_corr = score = math.nan
             improved = True
         else:
-            accuracy, spearman, mood_corr = validate(model, valid_set, config, window_frames)
+            accuracy, spearman, mood_corr = validate(scored, valid_set, config, window_frames)
             score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
             improved = score > state["best_score"]
         state["epoch"] += 1
@@ -305,7 +360,7 @@ def train(
         state["history"] = [asdict(r) for r in reports]
         common = {"model_config": model_config.to_dict(), "train_config": asdict(config), **(extra_state or {})}
         if improved:
-            torch.save({"model": model.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
+            torch.save({"model": scored.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
         tmp = last_path.with_suffix(".tmp")
         torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

@@ -47,6 +47,21 @@ def test_exported_metadata_describes_the_model(exported):
     assert json.loads(meta["provenance"])["dataset"] == "emotify-tiny"
 
 
+def test_metadata_of_a_run_without_valid_metrics_is_strict_json():
+    from streamtag.train.crnn import CRNN, ModelConfig
+    from streamtag.train.export import metadata_for
+
+    model = CRNN(ModelConfig(labels=("a", "b")))
+    provenance = {"fit_on": "train+valid", "members": [{"valid_metrics": {"valid_accuracy": float("nan"), "epoch": 40}}]}
+    meta = metadata_for(model, name="m", version="1", provenance=provenance, hop_samples=33075)
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    parsed = json.loads(meta["provenance"], parse_constant=refuse)  # NaN is not JSON: other languages choke on it
+    assert parsed["members"][0]["valid_metrics"] == {"valid_accuracy": None, "epoch": 40}
+
+
 def test_exported_model_has_a_dynamic_batch_axis(exported, data_dir):
     from streamtag.audio import load_audio
 

@@ -61,3 +61,21 @@ def test_final_run_without_valid_trains_every_epoch_and_keeps_the_last(tiny_sets
     assert best["epoch"] == 3
     for name, value in last["model"].items():
         torch.testing.assert_close(best["model"][name], value, rtol=0, atol=0, msg=name)
+
+
+def test_averaging_makes_the_last_model_the_mean_of_the_last_epochs(tiny_sets, tmp_path):
+    config, train_set, _ = tiny_sets
+    run = TrainConfig(epochs=3, batch_size=8, crops_per_track=2, warmup_epochs=1, seed=5, average_epochs=2, bn_batches=3)
+    raw = []  # the trained (not averaged) weights after each epoch
+    train(config, run, train_set, None, tmp_path,
+          on_epoch=lambda report: raw.append(torch.load(tmp_path / CHECKPOINT_LAST, weights_only=False)["model"]))
+    best = torch.load(tmp_path / CHECKPOINT_BEST, weights_only=False)
+    assert best["epoch"] == 3
+    for name in ("cnn.0.0.weight", "gru.weight_hh_l0", "genre_head.bias"):
+        torch.testing.assert_close(best["model"][name], (raw[1][name] + raw[2][name]) / 2, msg=name)
+        assert not torch.equal(best["model"][name], raw[2][name]), name
+    # BatchNorm statistics are measured anew for the averaged weights: neither averaged nor the last epoch's
+    for name in ("input_norm.running_mean", "cnn.0.1.running_var"):
+        assert not torch.allclose(best["model"][name], (raw[1][name] + raw[2][name]) / 2), name
+        assert not torch.allclose(best["model"][name], raw[2][name]), name
+    assert best["model"]["cnn.0.1.num_batches_tracked"] == 3
