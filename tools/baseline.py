@@ -3,7 +3,8 @@
     python tools/baseline.py gtzan     # GTZAN's feature table, fault-filtered split (443/197/290 clips)
     python tools/baseline.py emotify   # features from Emotify's audio, the CRNN's artist-disjoint split
 
-C and gamma are chosen on the valid split only; test is scored once. For Emotify the features of each whole
+C and gamma are chosen on the valid split only; test is scored once. With --refit the chosen SVM is fitted
+on train and valid together, the protocol of the shipped CRNN (`streamtag train --final`). For Emotify the features of each whole
 track (60 s) are computed by streamtag.train.features and cached in cache/baseline/ (about 2-3 s a track on a
 busy 2-core machine the first time), and a ridge regressor on the same features predicts the crowd like rate
 (Spearman on test). Add --json for machine-readable output.
@@ -65,17 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="the shared data folder")
     parser.add_argument("--split", type=Path, default=REPO / "models" / "split-emotify.json")
     parser.add_argument("--cache", type=Path, default=REPO / "cache" / "baseline")
+    parser.add_argument("--refit", action="store_true",
+                        help="after choosing on valid, fit on train and valid together (as `streamtag train --final`)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     taste = None
     if args.dataset == "gtzan":
-        result = baseline.evaluate_gtzan(args.data)
+        result = baseline.evaluate_gtzan(args.data, refit=args.refit)
     else:
         tracks = load_emotify(args.data / "emotify")
         split = load_split(args.split, tracks)
-        result, taste = baseline.evaluate_tracks(split, baseline.FeatureCache(args.cache))
+        result, taste = baseline.evaluate_tracks(split, baseline.FeatureCache(args.cache), refit=args.refit)
     out = summary(args.dataset, result, taste)
     if args.json:
         print(json.dumps(out, indent=1))

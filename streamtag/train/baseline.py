@@ -115,9 +115,18 @@ def fit_classifier(
     return _svm(c, gamma).fit(train.x, train.labels), c, gamma, accuracy
 
 
-def evaluate_classifier(splits: dict[str, SplitData], *, grid: SvmGrid = SvmGrid()) -> ClassifierResult:
-    """Choose on valid, fit on train, score test once."""
+def _train_and_valid(splits: dict[str, SplitData]) -> SplitData:
+    train, valid = splits["train"], splits["valid"]
+    return SplitData(ids=train.ids + valid.ids, x=np.concatenate([train.x, valid.x]),
+                     labels=np.concatenate([train.labels, valid.labels]))
+
+
+def evaluate_classifier(splits: dict[str, SplitData], *, grid: SvmGrid = SvmGrid(), refit: bool = False) -> ClassifierResult:
+    """Choose on valid, fit on train (or, with ``refit``, on train and valid: as ``train --final``), score test once."""
     model, c, gamma, valid_accuracy = fit_classifier(splits["train"], splits["valid"], grid=grid)
+    if refit:
+        fitted = _train_and_valid(splits)
+        model = _svm(c, gamma).fit(fitted.x, fitted.labels)
     test = splits["test"]
     predicted = model.predict(test.x)
     labels = tuple(sorted(set(splits["train"].labels)))
@@ -133,9 +142,10 @@ def evaluate_classifier(splits: dict[str, SplitData], *, grid: SvmGrid = SvmGrid
     )
 
 
-def evaluate_gtzan(data_dir: Path, *, grid: SvmGrid = SvmGrid()) -> ClassifierResult:
+def evaluate_gtzan(data_dir: Path, *, grid: SvmGrid = SvmGrid(), refit: bool = False) -> ClassifierResult:
     """The baseline on GTZAN's feature table with the fault-filtered split; ``data_dir`` holds ``gtzan/``."""
-    return evaluate_classifier(gtzan_table_splits(data_dir / GTZAN_TABLE, data_dir / GTZAN_SPLIT_DIR), grid=grid)
+    splits = gtzan_table_splits(data_dir / GTZAN_TABLE, data_dir / GTZAN_SPLIT_DIR)
+    return evaluate_classifier(splits, grid=grid, refit=refit)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -143,7 +153,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def evaluate_taste(
-    splits: dict[str, SplitData], like_rates: dict[str, np.ndarray], *, grid: RidgeGrid = RidgeGrid()
+    splits: dict[str, SplitData], like_rates: dict[str, np.ndarray], *, grid: RidgeGrid = RidgeGrid(), refit: bool = False
 ) -> TasteResult:
     """Ridge regression of the crowd like rate on the standardised features; alpha by valid Spearman."""
     best = None
@@ -153,7 +163,11 @@ def evaluate_taste(
         if best is None or rho > best[1]:
             best = (alpha, rho)
     alpha, valid_rho = best
-    model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(splits["train"].x, like_rates["train"])
+    if refit:
+        x, y = _train_and_valid(splits).x, np.concatenate([like_rates["train"], like_rates["valid"]])
+    else:
+        x, y = splits["train"].x, like_rates["train"]
+    model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(x, y)
     return TasteResult(
         alpha=alpha,
         valid_spearman=valid_rho,
@@ -209,12 +223,13 @@ def evaluate_tracks(
     *,
     grid: SvmGrid = SvmGrid(),
     ridge_grid: RidgeGrid = RidgeGrid(),
+    refit: bool = False,
 ) -> tuple[ClassifierResult, TasteResult | None]:
     """Genre baseline on a track split (e.g. Emotify's artist-disjoint one) and, when every track has a like
     rate, the taste regressor."""
     splits = track_splits(split, cache)
-    genre = evaluate_classifier(splits, grid=grid)
+    genre = evaluate_classifier(splits, grid=grid, refit=refit)
     if any(t.like_rate is None for name in SPLITS for t in split[name]):
         return genre, None
     like_rates = {name: np.array([t.like_rate for t in split[name]]) for name in SPLITS}
-    return genre, evaluate_taste(splits, like_rates, grid=ridge_grid)
+    return genre, evaluate_taste(splits, like_rates, grid=ridge_grid, refit=refit)

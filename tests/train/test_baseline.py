@@ -67,6 +67,19 @@ def test_hyperparameters_do_not_depend_on_the_test_split(rng: np.random.Generato
     assert clean.confusion.shape == (3, 3)
 
 
+def test_refit_learns_from_valid_with_the_hyperparameters_chosen_on_it(rng: np.random.Generator) -> None:
+    grid = SvmGrid(c_values=(1.0, 10.0), gamma_values=(0.1, 1.0))
+
+    def elsewhere(split: SplitData) -> SplitData:  # the same classes, laid out differently: other artists
+        return replace(split, x=6.0 - split.x)
+
+    splits = {"train": _blobs(rng, 30), "valid": elsewhere(_blobs(rng, 20)), "test": elsewhere(_blobs(rng, 20))}
+    alone = baseline.evaluate_classifier(splits, grid=grid)
+    refit = baseline.evaluate_classifier(splits, grid=grid, refit=True)
+    assert (refit.c, refit.gamma, refit.valid_accuracy) == (alone.c, alone.gamma, alone.valid_accuracy)
+    assert alone.test_accuracy < 0.5 and refit.test_accuracy > 0.8  # chance is 1/3
+
+
 def test_taste_regressor_ranks_a_linear_like_rate(rng: np.random.Generator) -> None:
     splits = {name: _blobs(rng, n) for name, n in (("train", 40), ("valid", 20), ("test", 20))}
     like_rates = {name: 0.5 + 0.1 * s.x[:, 0] + 0.01 * rng.standard_normal(len(s.ids)) for name, s in splits.items()}
