@@ -164,11 +164,18 @@ def load_dataset(root: Path) -> Dataset:
 def split_by_artist(
     tracks: list[Track], *, seed: int, fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
 ) -> dict[str, list[Track]]:
-    """Assign whole artists to train/valid/test, keeping each genre's share close to ``fractions``.
+    """Assign whole artists to train/valid/test, keeping each genre's share close to ``fractions``."""
+    return dict(zip(SPLITS, _assign_artists(tracks, seed=seed, fractions=fractions), strict=True))
 
-    Artists are visited in a seeded random order (largest first within ties broken by the shuffle) and each
-    goes to the split furthest below its target count for the artist's main genre.
-    """
+
+def artist_folds(tracks: list[Track], *, k: int, seed: int) -> list[list[Track]]:
+    """``k`` artist-disjoint folds of about equal size per genre, for cross-validation."""
+    return _assign_artists(tracks, seed=seed, fractions=(1 / k,) * k)
+
+
+def _assign_artists(tracks: list[Track], *, seed: int, fractions: tuple[float, ...]) -> list[list[Track]]:
+    """Artists are visited in a seeded random order (largest first within ties broken by the shuffle) and each
+    goes, with all its tracks, to the part furthest below its target count for the artist's main genre."""
     rng = np.random.default_rng(seed)
     by_artist: dict[str, list[Track]] = defaultdict(list)
     for track in tracks:
@@ -179,18 +186,18 @@ def split_by_artist(
     genre_totals: dict[str, int] = defaultdict(int)
     for track in tracks:
         genre_totals[track.genre] += 1
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    split: dict[str, list[Track]] = {name: [] for name in SPLITS}
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    parts: list[list[Track]] = [[] for _ in fractions]
     for artist in artists:
         own = by_artist[artist]
         genres = [t.genre for t in own]
-        main = max(set(genres), key=genres.count)
-        deficits = [fractions[i] * genre_totals[main] - counts[(SPLITS[i], main)] for i in range(len(SPLITS))]
-        chosen = SPLITS[int(np.argmax(deficits))]
-        split[chosen].extend(own)
+        main = max(sorted(set(genres)), key=genres.count)  # sorted: set order changes with the hash seed
+        deficits = [fraction * genre_totals[main] - counts[(i, main)] for i, fraction in enumerate(fractions)]
+        chosen = int(np.argmax(deficits))
+        parts[chosen].extend(own)
         for track in own:
             counts[(chosen, track.genre)] += 1
-    return split
+    return parts
 
 
 def save_split(path: Path, split: dict[str, list[Track]], *, dataset: str, seed: int | None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -127,3 +130,31 @@ def test_logmel_cache_computes_once_and_pads_short_audio(data_dir, tmp_path):
     assert padded.shape == (128, 96)
     with torch.no_grad():
         assert np.allclose(padded[0], frontend(torch.from_numpy(np.pad(np.full(1000, 0.1, np.float32), (0, 65150)))[None])[0, 0].numpy(), atol=1e-4)
+
+
+def test_artist_folds_cover_every_track_once_with_no_artist_in_two_folds(emotify_tracks):
+    from streamtag.train.data import artist_folds
+
+    folds = artist_folds(emotify_tracks, k=4, seed=0)
+    ids = [t.track_id for fold in folds for t in fold]
+    assert sorted(ids) == sorted(t.track_id for t in emotify_tracks)
+    artists = [{t.artist for t in fold} for fold in folds]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not artists[i] & artists[j]
+    for genre in ("classical", "electronic", "pop", "rock"):  # each fold holds about a quarter of each genre
+        counts = [sum(t.genre == genre for t in fold) for fold in folds]
+        assert max(counts) - min(counts) <= 8, (genre, counts)
+
+
+def test_artist_assignment_does_not_depend_on_the_hash_seed(data_dir):
+    """Folds trained in separate processes must agree on who is in which fold (str hashing is per process)."""
+    code = ("import sys; from pathlib import Path; from streamtag.train.data import load_emotify, artist_folds; "
+            "tracks = load_emotify(Path(sys.argv[1])); "
+            "print([sorted(t.track_id for t in fold) for fold in artist_folds(tracks, k=4, seed=0)])")
+    outputs = {
+        subprocess.run([sys.executable, "-c", code, str(data_dir / "emotify")], capture_output=True, text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1 and outputs.pop().startswith("[[")

@@ -1,0 +1,108 @@
+"""Artist-grouped k-fold cross-validation of the training recipe, on every track outside the test split.
+
+    python tools/crossval.py ../shared/data/emotify --fold 0 &   # one fold per process, on their own cores
+    python tools/crossval.py ../shared/data/emotify --fold 1 &
+    ...
+    python tools/crossval.py ../shared/data/emotify --report      # pool the folds written so far
+
+A clip accuracy measured on 47 test tracks has a standard error of about 7 points, and one on the 48 valid
+tracks as much, so neither can tell a recipe that reaches 75 % from one that reaches 65 %. Here every
+train+valid track (268 for Emotify) is scored by a model that never heard its artist: each fold trains the
+recipe of `streamtag train --final` (fixed epochs, no selection, the last epoch) on the other folds. The test
+split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from streamtag.train.data import artist_folds, load_dataset, load_split  # noqa: E402
+
+
+def train_fold(args, tracks, folds, labels) -> None:
+    import torch
+    from platformdirs import user_cache_dir
+
+    from streamtag.train.crnn import CRNN, ModelConfig
+    from streamtag.train.data import LogMelCache
+    from streamtag.train.loop import TrainConfig, TrainingSet, clip_predictions, train
+
+    torch.set_num_threads(1)  # one fold per core; see `streamtag train --threads`
+    held_out = folds[args.fold]
+    fitted = [t for i, fold in enumerate(folds) if i != args.fold for t in fold]
+    model_config = ModelConfig(labels=labels)
+    cache = LogMelCache(Path(user_cache_dir("streamtag")), CRNN(model_config).frontend)
+
+    def logmel_of(track):
+        return cache.get(track, min_samples=model_config.window_samples)
+
+    n_moods = len(model_config.mood_names)
+    config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, average_epochs=args.average_last)
+    out = args.out / f"fold-{args.fold}"
+    print(f"fold {args.fold}: training on {len(fitted)} tracks, scoring {len(held_out)}", flush=True)
+    train(model_config, config, TrainingSet.build(fitted, labels, n_moods, logmel_of), None, out)
+    model = CRNN(model_config)
+    model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
+    window_frames = model_config.frontend.n_frames(model_config.window_samples)
+    genre, taste, moods = clip_predictions(model, [logmel_of(t) for t in held_out], window_frames=window_frames,
+                                       hop_frames=config.eval_hop_frames)
+    (out / "predictions.json").write_text(json.dumps({
+        "fold": args.fold, "labels": list(labels), "mood_names": list(model_config.mood_names),
+        "track_ids": [t.track_id for t in held_out], "genre": genre.tolist(), "taste": taste.tolist(),
+        "moods": moods.tolist(),
+    }) + "\n")
+
+
+def report(out: Path, tracks_by_id: dict) -> dict:
+    from streamtag.train.evaluate import score_clips
+
+    folds = [json.loads(p.read_text()) for p in sorted(out.glob("fold-*/predictions.json"))]
+    if not folds:
+        raise SystemExit(f"{out}: no fold has finished yet")
+    labels, mood_names = tuple(folds[0]["labels"]), tuple(folds[0]["mood_names"])
+    per_fold = []
+    for fold in folds:
+        truth = [labels.index(tracks_by_id[i].genre) for i in fold["track_ids"]]
+        per_fold.append(float(np.mean(np.argmax(fold["genre"], axis=1) == truth)))
+    pooled = {key: np.concatenate([np.array(fold[key]) for fold in folds]) for key in ("genre", "taste", "moods")}
+    tracks = [tracks_by_id[i] for fold in folds for i in fold["track_ids"]]
+    scores = score_clips(labels, tracks, pooled["genre"], pooled["taste"], pooled["moods"], mood_names)
+    return {"folds": [f["fold"] for f in folds], "fold_accuracy": per_fold, **scores.to_dict()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--split", type=Path, default=REPO / "models" / "split-emotify.json",
+                        help="its test part is left out (default: the shipped Emotify split)")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--fold", type=int, help="train and score this fold (0-based)")
+    parser.add_argument("--report", action="store_true", help="pool the folds that have finished")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--average-last", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "crossval")
+    args = parser.parse_args(argv)
+    if not args.report and (args.fold is None or not 0 <= args.fold < args.folds):
+        parser.error(f"pass --fold 0..{args.folds - 1} or --report")
+    dataset = load_dataset(args.data_dir)
+    if args.report:
+        print(json.dumps(report(args.out, {t.track_id: t for t in dataset.tracks}), indent=1))
+        return 0
+    split = load_split(args.split, dataset.tracks)
+    test_ids = {t.track_id for t in split["test"]}
+    tracks = [t for t in dataset.tracks if t.track_id not in test_ids]
+    train_fold(args, tracks, artist_folds(tracks, k=args.folds, seed=args.seed), dataset.labels)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
