@@ -174,26 +174,21 @@ def list_pulse_sources() -> list[str]:
     """Names of the PulseAudio/PipeWire sources that are not monitors (microphones, virtual sources)."""
     if not sys.platform.startswith("linux") or shutil.which("pactl") is None:
         return []
-    names = [line.split("\t")[1] for line in _pactl_lines("list", "short", "sources") if "\t" in line]
-    return [n for n in names if not n.endswith(".monitor")]
+    return [name for _, name in _pactl_short("sources") if not name.endswith(".monitor")]
 
 
 def list_monitor_sources() -> list[MonitorSource]:
     """The PulseAudio/PipeWire sink monitors (Linux, when ``pactl`` is installed and a server answers)."""
     if not sys.platform.startswith("linux") or shutil.which("pactl") is None:
         return []
-    sinks = _pactl_lines("list", "short", "sinks")
-    sources = {line.split("\t")[1] for line in _pactl_lines("list", "short", "sources") if "\t" in line}
+    sinks = [name for _, name in _pactl_short("sinks")]
+    sources = {name for _, name in _pactl_short("sources")}
     default_sink = _pactl_default_sink()
-    out = []
-    for line in sinks:
-        parts = line.split("\t")
-        if len(parts) < 2:
-            continue
-        sink = parts[1]
-        if f"{sink}.monitor" in sources:
-            out.append(MonitorSource(name=f"{sink}.monitor", sink=sink, is_default=sink == default_sink))
-    return out
+    return [
+        MonitorSource(name=f"{sink}.monitor", sink=sink, is_default=sink == default_sink)
+        for sink in sinks
+        if f"{sink}.monitor" in sources
+    ]
 
 
 def _pactl_lines(*args: str) -> list[str]:
@@ -211,6 +206,12 @@ def _pactl_lines(*args: str) -> list[str]:
             "at it"
         )
     return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _pactl_short(kind: str) -> list[tuple[str, str]]:
+    """(index, name) of each row of ``pactl list short sinks|sources`` (tab-separated, index first)."""
+    rows = [line.split("\t") for line in _pactl_lines("list", "short", kind)]
+    return [(row[0], row[1]) for row in rows if len(row) >= 2]
 
 
 def _pactl_default_sink() -> str | None:
@@ -241,8 +242,7 @@ def resolve_monitor(device: str | None) -> str:
                 return m.name
         return DEFAULT_MONITOR
     if device.isdigit():
-        for line in _pactl_lines("list", "short", "sinks"):
-            index, name = line.split("\t")[:2]
+        for index, name in _pactl_short("sinks"):
             if index == device:
                 return f"{name}.monitor"
     for m in monitors:
@@ -721,7 +721,7 @@ def _pulse_source_named(device: str | None) -> str | None:
     if not any(d["name"] == "pulse" for d in sd.query_devices()):
         return None
     try:
-        sources = [line.split("\t")[1] for line in _pactl_lines("list", "short", "sources") if "\t" in line]
+        sources = [name for _, name in _pactl_short("sources")]
     except DeviceError:
         return None
     return device if device in sources else None

@@ -24,6 +24,7 @@ import soundfile
 
 from streamtag.audio import load_audio
 from streamtag.engine import Engine
+from streamtag.errors import DeviceError
 from streamtag.tagger import Tagger
 
 from .conftest import LiveProcess, read_feed, run_cli
@@ -353,6 +354,22 @@ def test_devices_lists_inputs_and_marks_the_loopback_sources(pulse_server, live_
     assert monitors[pulse_server.sink]["name"] == pulse_server.monitor
     rc, out, _ = run_cli(["devices"], env=env)
     assert rc == 0 and f"{pulse_server.sink}  (records {pulse_server.monitor})" in out
+
+
+def test_loopback_device_is_found_by_sink_name_index_or_monitor_name(pulse_server, monkeypatch):
+    """`live --source loopback --device X` with each way a user may name the sink, read from the real server."""
+    from streamtag import sources
+
+    for key in ("PULSE_SERVER", "XDG_RUNTIME_DIR", "HOME", "PULSE_CLIENTCONFIG"):
+        if key in pulse_server.env:
+            monkeypatch.setenv(key, pulse_server.env[key])
+    index = next(line.split("\t")[0] for line in pulse_server.pactl("list", "short", "sinks").splitlines()
+                 if line.split("\t")[1] == pulse_server.sink)
+    for device in (pulse_server.sink, index, pulse_server.monitor):
+        assert sources.resolve_monitor(device) == pulse_server.monitor, device
+    assert pulse_server.monitor not in sources.list_pulse_sources()  # monitors are not microphones
+    with pytest.raises(DeviceError, match="no sink named 'nope'"):
+        sources.resolve_monitor("nope")
 
 
 @pytest.mark.slow
