@@ -9,7 +9,7 @@ A clip accuracy measured on 47 test tracks has a standard error of about 7 point
 tracks as much, so neither can tell a recipe that reaches 75 % from one that reaches 65 %. Here every
 train+valid track (268 for Emotify) is scored by a model that never heard its artist: each fold trains the
 recipe of `streamtag train --final` (fixed epochs, no selection, the last epoch) on the other folds. The test
-split is never read.
+split is never read. A fold that has finished is not trained again (an interrupted one resumes).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -29,7 +30,6 @@ from streamtag.train.data import artist_folds, load_dataset, load_split  # noqa:
 
 def train_fold(args, tracks, folds, labels) -> None:
     import torch
-    from platformdirs import user_cache_dir
 
     from streamtag.train.crnn import CRNN, ModelConfig
     from streamtag.train.data import LogMelCache
@@ -39,7 +39,7 @@ def train_fold(args, tracks, folds, labels) -> None:
     held_out = folds[args.fold]
     fitted = [t for i, fold in enumerate(folds) if i != args.fold for t in fold]
     model_config = ModelConfig(labels=labels)
-    cache = LogMelCache(Path(user_cache_dir("streamtag")), CRNN(model_config).frontend)
+    cache = LogMelCache(args.cache, CRNN(model_config).frontend)
 
     def logmel_of(track):
         return cache.get(track, min_samples=model_config.window_samples)
@@ -48,12 +48,12 @@ def train_fold(args, tracks, folds, labels) -> None:
     config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, average_epochs=args.average_last)
     out = args.out / f"fold-{args.fold}"
     print(f"fold {args.fold}: training on {len(fitted)} tracks, scoring {len(held_out)}", flush=True)
-    train(model_config, config, TrainingSet.build(fitted, labels, n_moods, logmel_of), None, out)
+    train(model_config, config, TrainingSet.build(fitted, labels, n_moods, logmel_of), None, out, resume=True)
     model = CRNN(model_config)
     model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
     window_frames = model_config.frontend.n_frames(model_config.window_samples)
     genre, taste, moods = clip_predictions(model, [logmel_of(t) for t in held_out], window_frames=window_frames,
-                                       hop_frames=config.eval_hop_frames)
+                                           hop_frames=config.eval_hop_frames)
     (out / "predictions.json").write_text(json.dumps({
         "fold": args.fold, "labels": list(labels), "mood_names": list(model_config.mood_names),
         "track_ids": [t.track_id for t in held_out], "genre": genre.tolist(), "taste": taste.tolist(),
@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--average-last", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "crossval")
+    parser.add_argument("--cache", type=Path, default=Path(user_cache_dir("streamtag")),
+                        help="log-mel cache folder (the one `streamtag train` fills)")
     args = parser.parse_args(argv)
     if not args.report and (args.fold is None or not 0 <= args.fold < args.folds):
         parser.error(f"pass --fold 0..{args.folds - 1} or --report")

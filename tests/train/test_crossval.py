@@ -1,0 +1,80 @@
+"""tools/crossval.py: artist folds trained in separate processes, pooled, with the test split left out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+import soundfile
+
+from streamtag.audio import load_audio
+from streamtag.train.data import load_emotify, save_split
+from tests.conftest import REPO
+
+pytest.importorskip("torch")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, str(REPO / "tools/crossval.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def small_dataset(data_dir, tmp_path):
+    """Eight real Emotify excerpts (6 s), two genres, three artists each (one with two tracks), as <label>/
+    folders with artists.csv."""
+    root = tmp_path / "music"
+    rows = []
+    tracks = load_emotify(data_dir / "emotify")
+    for genre in ("classical", "rock"):
+        (root / genre).mkdir(parents=True)
+        by_artist = defaultdict(list)
+        for track in tracks:
+            if track.genre == genre:
+                by_artist[track.artist].append(track)
+        twice = next(a for a in sorted(by_artist) if len(by_artist[a]) >= 2)
+        chosen = by_artist[twice][:2] + [by_artist[a][0] for a in sorted(by_artist) if a != twice][:2]
+        for i, track in enumerate(chosen):
+            name = f"{genre}/{i}.wav"
+            soundfile.write(root / name, load_audio(track.path, sample_rate=22050)[20 * 22050 : 26 * 22050], 22050)
+            rows.append((name, track.artist))
+    with (root / "artists.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([("file", "artist"), *rows])
+    return root, dict(rows)
+
+
+def test_folds_cover_train_and_valid_by_artist_and_never_read_test(small_dataset, tmp_path):
+    from streamtag.train.data import load_folders
+
+    root, artist_of = small_dataset
+    dataset = load_folders(root)
+    by_id = {t.track_id: t for t in dataset.tracks}
+    test_ids = ["classical/3.wav", "rock/3.wav"]
+    split = {"train": [t for t in dataset.tracks if t.track_id not in test_ids], "valid": [],
+             "test": [by_id[i] for i in test_ids]}
+    save_split(tmp_path / "split.json", split, dataset="folders", seed=None)
+    common = (root, "--split", tmp_path / "split.json", "--folds", "2", "--epochs", "1", "--out", tmp_path / "cv",
+              "--cache", tmp_path / "cache")
+    for fold in (0, 1):
+        done = run(*common, "--fold", fold)
+        assert done.returncode == 0, done.stderr
+    report = run(*common, "--report")
+    assert report.returncode == 0, report.stderr
+    pooled = json.loads(report.stdout)
+    assert pooled["folds"] == [0, 1] and pooled["n_tracks"] == 6
+    assert sum(map(sum, pooled["confusion"])) == 6 and 0 <= pooled["accuracy"] <= 1
+
+    folds = [json.loads((tmp_path / f"cv/fold-{k}/predictions.json").read_text()) for k in (0, 1)]
+    ids = [set(fold["track_ids"]) for fold in folds]
+    assert not ids[0] & ids[1] and (ids[0] | ids[1]) == set(by_id) - set(test_ids)
+    assert not {artist_of[i] for i in ids[0]} & {artist_of[i] for i in ids[1]}
+
+    history = (tmp_path / "cv/fold-0/history.json").read_text()
+    again = run(*common, "--fold", 0)  # a finished fold is scored again, not retrained
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "cv/fold-0/history.json").read_text() == history
+    assert json.loads((tmp_path / "cv/fold-0/predictions.json").read_text()) == folds[0]
