@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=REPO / "cache" / "baseline")
     parser.add_argument("--refit", action="store_true",
                         help="after choosing on valid, fit on train and valid together (as `streamtag train --final`)")
+    parser.add_argument("--crossval", type=int, metavar="K",
+                        help="emotify: also score the chosen SVM by K-fold artist cross-validation over train+valid "
+                             "(the folds of tools/crossval.py)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         split = load_split(args.split, tracks)
         result, taste = baseline.evaluate_tracks(split, baseline.FeatureCache(args.cache), refit=args.refit)
     out = summary(args.dataset, result, taste)
+    if args.crossval and args.dataset == "emotify":
+        out["crossval"] = baseline.crossval_tracks(split, baseline.FeatureCache(args.cache), c=result.c,
+                                                   gamma=result.gamma, k=args.crossval)
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -96,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print("test confusion matrix (rows: true genre, columns: predicted)")
     console.print(confusion_table(result))
+    if "crossval" in out:
+        cv = out["crossval"]
+        console.print(f"{cv['folds']}-fold artist cross-validation over {cv['n_tracks']} train+valid tracks: "
+                      f"accuracy [bold]{cv['accuracy']:.3f}[/bold], macro F1 {cv['macro_f1']:.3f}, "
+                      f"confusion {cv['confusion']}")
     return 0
 
 

@@ -136,3 +136,11 @@ def test_track_split_baseline_on_audio(tmp_path: Path, rng: np.random.Generator)
     assert -1.0 <= taste.test_spearman <= 1.0
     unrated = {name: [replace(t, like_rate=None) for t in tracks] for name, tracks in split.items()}
     assert baseline.evaluate_tracks(unrated, cache, grid=grid)[1] is None
+
+
+def test_crossval_scores_every_train_and_valid_track_once(tmp_path: Path, rng: np.random.Generator) -> None:
+    split = _tone_and_noise_tracks(tmp_path, rng, like_rates=False)
+    result = baseline.crossval_tracks(split, FeatureCache(tmp_path / "cache"), c=1.0, gamma="scale", k=3)
+    assert result["n_tracks"] == 12  # train 8 + valid 4; the 4 test tracks are never read
+    assert np.sum(result["confusion"]) == 12
+    assert result["labels"] == ["noise", "tone"] and result["accuracy"] == 1.0
