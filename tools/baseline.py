@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(the folds of tools/crossval.py)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.crossval is not None and (args.dataset != "emotify" or args.crossval < 2):
+        parser.error("--crossval K takes K >= 2 and works on emotify (GTZAN's table has its own fixed split)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     taste = None
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         split = load_split(args.split, tracks)
         result, taste = baseline.evaluate_tracks(split, baseline.FeatureCache(args.cache), refit=args.refit)
     out = summary(args.dataset, result, taste)
-    if args.crossval and args.dataset == "emotify":
+    if args.crossval:
         out["crossval"] = baseline.crossval_tracks(split, baseline.FeatureCache(args.cache), c=result.c,
                                                    gamma=result.gamma, k=args.crossval)
     if args.json:

@@ -25,10 +25,11 @@ from platformdirs import user_cache_dir
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from streamtag.errors import StreamtagError  # noqa: E402
 from streamtag.train.data import artist_folds, load_dataset, load_split  # noqa: E402
 
 
-def train_fold(args, tracks, folds, labels) -> None:
+def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     import torch
 
     from streamtag.train.crnn import CRNN, ModelConfig
@@ -55,7 +56,8 @@ def train_fold(args, tracks, folds, labels) -> None:
     genre, taste, moods = clip_predictions(model, [logmel_of(t) for t in held_out], window_frames=window_frames,
                                            hop_frames=config.eval_hop_frames)
     (out / "predictions.json").write_text(json.dumps({
-        "fold": args.fold, "labels": list(labels), "mood_names": list(model_config.mood_names),
+        "fold": args.fold, "folds": args.folds, "epochs": args.epochs, "average_last": args.average_last,
+        "seed": args.seed, "labels": list(labels), "mood_names": list(model_config.mood_names),
         "track_ids": [t.track_id for t in held_out], "genre": genre.tolist(), "taste": taste.tolist(),
         "moods": moods.tolist(),
     }) + "\n")
@@ -67,6 +69,11 @@ def report(out: Path, tracks_by_id: dict) -> dict:
     folds = [json.loads(p.read_text()) for p in sorted(out.glob("fold-*/predictions.json"))]
     if not folds:
         raise SystemExit(f"{out}: no fold has finished yet")
+    settings = {(f["folds"], f["epochs"], f["average_last"], f["seed"]) for f in folds}
+    ids = [i for f in folds for i in f["track_ids"]]
+    if len(settings) > 1 or len(ids) != len(set(ids)):
+        raise SystemExit(f"{out}: its folds come from runs with different settings {sorted(settings)}; "
+                         "pool one run's folds (another --out per run)")
     labels, mood_names = tuple(folds[0]["labels"]), tuple(folds[0]["mood_names"])
     per_fold = []
     for fold in folds:
@@ -95,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.report and (args.fold is None or not 0 <= args.fold < args.folds):
         parser.error(f"pass --fold 0..{args.folds - 1} or --report")
+    if args.folds < 2 or not 0 <= args.average_last <= args.epochs:
+        parser.error("--folds must be 2 or more and --average-last between 0 and --epochs")
     dataset = load_dataset(args.data_dir)
     if args.report:
         print(json.dumps(report(args.out, {t.track_id: t for t in dataset.tracks}), indent=1))
@@ -102,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(args.split, dataset.tracks)
     test_ids = {t.track_id for t in split["test"]}
     tracks = [t for t in dataset.tracks if t.track_id not in test_ids]
-    train_fold(args, tracks, artist_folds(tracks, k=args.folds, seed=args.seed), dataset.labels)
+    try:
+        train_fold(args, artist_folds(tracks, k=args.folds, seed=args.seed), dataset.labels)
+    except StreamtagError as exc:  # e.g. a fold folder left by a run with other settings
+        raise SystemExit(f"crossval.py: {exc}") from exc
     return 0
 
 

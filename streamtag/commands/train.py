@@ -23,8 +23,8 @@ def register(subparsers) -> None:
                         "early stopping; the last epoch is the model (once the recipe is chosen on valid)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--average-last", type=int, default=0, metavar="N",
-                   help="the model is the mean of the weights after each of the last N epochs (stochastic weight "
-                        "averaging; default 0: off)")
+                   help="the model (best.pt) is the mean of the weights after each of the last N epochs "
+                        "(stochastic weight averaging; early stopping is then off; default 0: off)")
     p.add_argument("--patience", type=int, default=20, help="epochs without valid improvement before stopping")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
@@ -118,11 +118,18 @@ def run(args: argparse.Namespace) -> int:
         reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
                         on_epoch=on_epoch, on_batch=on_batch, extra_state={"provenance": provenance})
     minutes = (time.monotonic() - started) / 60
-    if args.final and reports:
-        console.print(f"done in {minutes:.1f} min; {len(reports)} epochs on train+valid -> {args.out / 'best.pt'}")
+    if not reports:
         return 0
-    best = max(reports, key=lambda r: r.valid_score) if reports else None
-    if best:
-        console.print(f"done in {minutes:.1f} min; best epoch {best.epoch}: valid acc {best.valid_accuracy:.3f}, "
-                      f"taste rho {best.valid_taste_spearman:+.3f} -> {args.out / 'best.pt'}")
+    last = reports[-1]
+    if last.epoch < args.epochs and (args.final or args.average_last):
+        console.print(f"[yellow]stopped after {last.epoch} of {args.epochs} epochs (--max-minutes)[/]: best.pt is "
+                      "not the end of the schedule; `--resume` continues the run")
+    if args.final:
+        console.print(f"done in {minutes:.1f} min; {last.epoch} epochs on train+valid -> {args.out / 'best.pt'}")
+        return 0
+    averaged = args.average_last and last.epoch == args.epochs
+    kept = last if averaged else max(reports, key=lambda r: r.valid_score)
+    which = f"the mean of the last {args.average_last} epochs" if averaged else f"best epoch {kept.epoch}"
+    console.print(f"done in {minutes:.1f} min; {which}: valid acc {kept.valid_accuracy:.3f}, "
+                  f"taste rho {kept.valid_taste_spearman:+.3f} -> {args.out / 'best.pt'}")
     return 0

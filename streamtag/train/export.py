@@ -14,6 +14,7 @@ from onnx import numpy_helper
 from streamtag import __version__
 from streamtag.errors import ModelError
 from streamtag.train.crnn import CRNN, CRNNEnsemble, ModelConfig
+from streamtag.train.loop import strict_json
 
 FORMAT_VERSION = "1"
 INPUT_NAME = "audio"
@@ -41,17 +42,6 @@ def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
     return model.eval(), state
 
 
-def _strict_json(value):
-    """NaN (the valid metrics of a run fitted on train+valid, which has none) as null: metadata is strict JSON."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _strict_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict_json(item) for item in value]
-    return value
-
-
 def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
     config = model.config
     return {
@@ -67,7 +57,7 @@ def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provena
         "n_fft": str(config.frontend.n_fft),
         "stft_hop_samples": str(config.frontend.hop_samples),
         "n_mels": str(config.frontend.n_mels),
-        "provenance": json.dumps(_strict_json(provenance), sort_keys=True, allow_nan=False),
+        "provenance": json.dumps(strict_json(provenance), sort_keys=True, allow_nan=False),
         "streamtag_version": __version__,
     }
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from streamtag.errors import StreamtagError
 from streamtag.train.crnn import CRNN, ModelConfig
 from streamtag.train.data import Track
 
@@ -89,6 +90,18 @@ class TrainingSet:
                 np.full(n_moods, np.nan, np.float32) if t.mood_rates is None else t.mood_rates for t in tracks
             ]),
         )
+
+
+def strict_json(value):
+    """``value`` with NaN and infinities as None: the valid metrics of a run with no valid set are NaN, and
+    NaN is not JSON (other languages' parsers reject it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -222,7 +235,8 @@ def averaged_model(model_config: ModelConfig, average: dict, train_set: Training
     """
     model = CRNN(model_config).to(device)
     model.load_state_dict(average)
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None
@@ -233,9 +247,25 @@ def averaged_model(model_config: ModelConfig, average: dict, train_set: Training
         for _ in range(config.bn_batches):
             idx = rng.integers(0, len(train_set.logmels), config.batch_size)
             model.forward_logmel(torch.from_numpy(_training_batch(train_set, idx, window_frames, rng, config)).to(device))
-    for norm in norms:
-        norm.momentum = 0.1  # PyTorch's default, as a freshly built CRNN has
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
     return model.eval()
+
+
+# A run may be extended, cut short or moved to another device when resumed; any other change (the tracks,
+# the recipe) would silently splice two different runs into one checkpoint.
+RESUMABLE_CHANGES = ("epochs", "patience", "max_minutes", "device")
+
+
+def _check_same_run(saved: dict, config: TrainConfig, n_tracks: int, path: Path) -> None:
+    defaults = asdict(TrainConfig())  # a checkpoint from before an option existed ran with its default
+    before = {**defaults, **saved.get("train_config", {})}
+    changed = [key for key, value in asdict(config).items() if key not in RESUMABLE_CHANGES and before[key] != value]
+    if saved.get("n_train_tracks", n_tracks) != n_tracks:
+        changed.append(f"the training tracks ({saved['n_train_tracks']} then, {n_tracks} now)")
+    if changed:
+        raise StreamtagError(f"{path}: cannot resume a different run (changed: {', '.join(changed)}); "
+                             "drop --resume or train into another --out folder")
 
 
 def _schedule(config: TrainConfig, steps_per_epoch: int):
@@ -270,7 +300,12 @@ def train(
     With no ``valid_set`` (a final run on train and valid together, its recipe chosen on valid before) every
     epoch counts as an improvement: it runs all ``epochs`` and ``best.pt`` is the last, fully annealed one.
     With ``average_epochs`` N, the last epoch's model is the mean of the weights after each of the last N
-    epochs (SWA): the epoch-to-epoch swings of a small, noisy valid set's decisions average out.
+    epochs (SWA): the epoch-to-epoch swings of a small, noisy valid set's decisions average out. The average
+    is then the model (``best.pt``) whatever its valid score, and early stopping is off, since the window is
+    the end of the schedule.
+
+    Resuming checks that the run is the same one (the same training tracks and configuration; only
+    ``RESUMABLE_CHANGES`` may differ), or it refuses.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,6 +326,7 @@ def train(
     last_path = out_dir / CHECKPOINT_LAST
     if resume and last_path.is_file():
         saved = torch.load(last_path, map_location=device, weights_only=False)
+        _check_same_run(saved, config, len(train_set.logmels), last_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -300,7 +336,8 @@ def train(
         log.info("resumed from %s at epoch %d", last_path, state["epoch"])
     started = time.monotonic()
     reports = [EpochReport(**r) for r in state["history"]]
-    while state["epoch"] < config.epochs and state["since_best"] < config.patience:
+    patience = math.inf if config.average_epochs else config.patience
+    while state["epoch"] < config.epochs and state["since_best"] < patience:
         if config.max_minutes is not None and (time.monotonic() - started) / 60 > config.max_minutes:
             log.info("stopping: the %.1f-minute budget is spent", config.max_minutes)
             break
@@ -341,11 +378,10 @@ def train(
                 scored = averaged_model(model_config, state["average"], train_set, config, device)
         if valid_set is None:
             accuracy = spearman = mood_corr = score = math.nan
-            improved = True
         else:
             accuracy, spearman, mood_corr = validate(scored, valid_set, config, window_frames)
             score = accuracy + (0.5 * spearman if not math.isnan(spearman) else 0.0)
-            improved = score > state["best_score"]
+        improved = valid_set is None or scored is not model or score > state["best_score"]
         state["epoch"] += 1
         if improved:
             state["best_score"], state["since_best"] = (state["best_score"] if math.isnan(score) else score), 0
@@ -358,7 +394,8 @@ def train(
         )
         reports.append(report)
         state["history"] = [asdict(r) for r in reports]
-        common = {"model_config": model_config.to_dict(), "train_config": asdict(config), **(extra_state or {})}
+        common = {"model_config": model_config.to_dict(), "train_config": asdict(config),
+                  "n_train_tracks": len(train_set.logmels), **(extra_state or {})}
         if improved:
             torch.save({"model": scored.state_dict(), "epoch": state["epoch"], "metrics": asdict(report), **common}, out_dir / CHECKPOINT_BEST)
         tmp = last_path.with_suffix(".tmp")
@@ -367,7 +404,7 @@ def train(
             "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "loop": state, **common,
         }, tmp)
         tmp.replace(last_path)
-        (out_dir / "history.json").write_text(json.dumps(state["history"], indent=1) + "\n")
+        (out_dir / "history.json").write_text(json.dumps(strict_json(state["history"]), indent=1, allow_nan=False) + "\n")
         if on_epoch:
             on_epoch(report)
     return reports

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
+import numpy as np
 import pytest
 import soundfile
 
@@ -66,15 +67,36 @@ def test_folds_cover_train_and_valid_by_artist_and_never_read_test(small_dataset
     assert report.returncode == 0, report.stderr
     pooled = json.loads(report.stdout)
     assert pooled["folds"] == [0, 1] and pooled["n_tracks"] == 6
-    assert sum(map(sum, pooled["confusion"])) == 6 and 0 <= pooled["accuracy"] <= 1
+    assert sum(map(sum, pooled["confusion"])) == 6
 
     folds = [json.loads((tmp_path / f"cv/fold-{k}/predictions.json").read_text()) for k in (0, 1)]
     ids = [set(fold["track_ids"]) for fold in folds]
     assert not ids[0] & ids[1] and (ids[0] | ids[1]) == set(by_id) - set(test_ids)
     assert not {artist_of[i] for i in ids[0]} & {artist_of[i] for i in ids[1]}
+    labels = folds[0]["labels"]
+
+    def right(fold):  # the folder name is the true genre
+        return [labels[int(np.argmax(p))] == i.split("/")[0] for i, p in zip(fold["track_ids"], fold["genre"], strict=True)]
+
+    assert pooled["fold_accuracy"] == pytest.approx([np.mean(right(fold)) for fold in folds])
+    assert pooled["accuracy"] == pytest.approx(np.mean(right(folds[0]) + right(folds[1])))
 
     history = (tmp_path / "cv/fold-0/history.json").read_text()
     again = run(*common, "--fold", 0)  # a finished fold is scored again, not retrained
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "cv/fold-0/history.json").read_text() == history
     assert json.loads((tmp_path / "cv/fold-0/predictions.json").read_text()) == folds[0]
+
+
+def test_a_fold_folder_from_other_settings_is_refused_not_reused(small_dataset, tmp_path):
+    root, _ = small_dataset
+    from streamtag.train.data import load_folders
+
+    dataset = load_folders(root)
+    save_split(tmp_path / "split.json", {"train": dataset.tracks, "valid": [], "test": []}, dataset="folders", seed=None)
+    common = (root, "--split", tmp_path / "split.json", "--folds", "2", "--epochs", "1", "--out", tmp_path / "cv",
+              "--cache", tmp_path / "cache", "--fold", "0")
+    assert run(*common).returncode == 0
+    other = run(*common, "--average-last", "1")
+    assert other.returncode != 0
+    assert "cannot resume a different run (changed: average_epochs)" in other.stderr

@@ -45,13 +45,18 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_sets, tiny_run, tiny_confi
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
 
 
-def test_final_run_without_valid_trains_every_epoch_and_keeps_the_last(tiny_sets, tmp_path):
-    """`train --final`: train and valid are fitted together, so nothing is validated and nothing stops early."""
-    config, train_set, valid_set = tiny_sets
-    both = TrainingSet(
+def _together(train_set: TrainingSet, valid_set: TrainingSet) -> TrainingSet:
+    """What `train --final` fits on: the train and valid tracks as one training set."""
+    return TrainingSet(
         logmels=train_set.logmels + valid_set.logmels,
         **{name: np.concatenate([getattr(train_set, name), getattr(valid_set, name)]) for name in ("genre", "taste", "moods")},
     )
+
+
+def test_final_run_without_valid_trains_every_epoch_and_keeps_the_last(tiny_sets, tmp_path):
+    """`train --final`: train and valid are fitted together, so nothing is validated and nothing stops early."""
+    config, train_set, valid_set = tiny_sets
+    both = _together(train_set, valid_set)
     run = TrainConfig(epochs=3, batch_size=8, crops_per_track=2, warmup_epochs=1, patience=1, seed=5)
     reports = train(config, run, both, None, tmp_path)
     assert [r.epoch for r in reports] == [1, 2, 3]  # patience 1 would have stopped a validated run of flat scores
@@ -79,3 +84,62 @@ def test_averaging_makes_the_last_model_the_mean_of_the_last_epochs(tiny_sets, t
         assert not torch.allclose(best["model"][name], (raw[1][name] + raw[2][name]) / 2), name
         assert not torch.allclose(best["model"][name], raw[2][name]), name
     assert best["model"]["cnn.0.1.num_batches_tracked"] == 3
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_run_resumed_inside_the_averaging_window_equals_an_uninterrupted_one(tiny_sets, tmp_path):
+    config, train_set, _ = tiny_sets
+    run = TrainConfig(epochs=3, batch_size=8, crops_per_track=2, warmup_epochs=1, seed=5, average_epochs=2, bn_batches=2)
+    train(config, run, train_set, None, tmp_path / "straight")
+
+    def crash_after_epoch_2(report):
+        if report.epoch == 2:  # after last.pt is written: the average of epoch 2 alone is in it
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        train(config, run, train_set, None, tmp_path / "resumed", on_epoch=crash_after_epoch_2)
+    train(config, run, train_set, None, tmp_path / "resumed", resume=True)
+    a = torch.load(tmp_path / "straight" / CHECKPOINT_BEST, weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / CHECKPOINT_BEST, weights_only=False)["model"]
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_with_averaging_the_average_is_kept_whatever_valid_says_and_nothing_stops_early(tiny_sets, tmp_path):
+    config, train_set, valid_set = tiny_sets
+    run = TrainConfig(epochs=3, batch_size=8, crops_per_track=2, warmup_epochs=1, seed=5, patience=1,
+                      average_epochs=2, bn_batches=2)
+    reports = train(config, run, train_set, valid_set, tmp_path)
+    assert [r.epoch for r in reports] == [1, 2, 3] and reports[-1].improved
+    saved = torch.load(tmp_path / CHECKPOINT_BEST, weights_only=False)
+    assert saved["epoch"] == 3 and saved["metrics"]["valid_accuracy"] == reports[-1].valid_accuracy
+
+
+def test_resume_refuses_another_run_in_the_same_folder(tiny_sets, tmp_path):
+    from streamtag.errors import StreamtagError
+
+    config, train_set, valid_set = tiny_sets
+    run = TrainConfig(epochs=2, batch_size=8, crops_per_track=2, warmup_epochs=1, seed=5)
+    train(config, replace(run, epochs=1), train_set, valid_set, tmp_path)
+    both = _together(train_set, valid_set)
+    with pytest.raises(StreamtagError, match=r"the training tracks \(8 then, 12 now\)"):
+        train(config, run, both, None, tmp_path, resume=True)  # `train --final --resume` on a train-only run
+    with pytest.raises(StreamtagError, match="changed: mixup_alpha"):
+        train(config, replace(run, mixup_alpha=0.0), train_set, valid_set, tmp_path, resume=True)
+    assert len(train(config, run, train_set, valid_set, tmp_path, resume=True)) == 2  # longer: allowed
+
+
+def test_history_of_a_final_run_is_strict_json(tiny_sets, tmp_path):
+    import json
+
+    config, train_set, _ = tiny_sets
+    train(config, TrainConfig(epochs=1, batch_size=8, crops_per_track=2, warmup_epochs=1), train_set, None, tmp_path)
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    history = json.loads((tmp_path / "history.json").read_text(), parse_constant=refuse)
+    assert history[0]["valid_accuracy"] is None and history[0]["train_loss"] > 0
