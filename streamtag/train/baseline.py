@@ -225,12 +225,14 @@ def crossval_tracks(
     from streamtag.train.data import artist_folds
 
     folds = artist_folds(split["train"] + split["valid"], k=k, seed=seed)
+    x = [np.stack([cache.get(t.path) for t in fold]) for fold in folds]
+    y = [np.array([t.genre for t in fold]) for fold in folds]
     true, predicted = [], []
     for held_out in range(k):
-        fitted = [t for i, fold in enumerate(folds) if i != held_out for t in fold]
-        model = _svm(c, gamma).fit(np.stack([cache.get(t.path) for t in fitted]), [t.genre for t in fitted])
-        predicted += list(model.predict(np.stack([cache.get(t.path) for t in folds[held_out]])))
-        true += [t.genre for t in folds[held_out]]
+        others = [i for i in range(k) if i != held_out]
+        model = _svm(c, gamma).fit(np.concatenate([x[i] for i in others]), np.concatenate([y[i] for i in others]))
+        predicted += list(model.predict(x[held_out]))
+        true += list(y[held_out])
     labels = sorted(set(true))
     return {
         "folds": k, "n_tracks": len(true), "accuracy": float(accuracy_score(true, predicted)),
