@@ -4,10 +4,11 @@
     python tools/baseline.py emotify   # features from Emotify's audio, the CRNN's artist-disjoint split
 
 C and gamma are chosen on the valid split only; test is scored once. With --refit the chosen SVM is fitted
-on train and valid together, the protocol of the shipped CRNN (`streamtag train --final`). For Emotify the features of each whole
-track (60 s) are computed by streamtag.train.features and cached in cache/baseline/ (about 2-3 s a track on a
-busy 2-core machine the first time), and a ridge regressor on the same features predicts the crowd like rate
-(Spearman on test). Add --json for machine-readable output.
+on train and valid together, the protocol of `streamtag train --final` (the shipped CRNN was trained on train
+only). With --crossval K it is also scored on the artist folds of tools/crossval.py. For Emotify the features
+of each whole track (60 s) are computed by streamtag.train.features and cached in cache/baseline/ (about
+2-3 s a track on a busy 2-core machine the first time), and a ridge regressor on the same features predicts
+the crowd like rate (Spearman on test). Add --json for machine-readable output.
 """
 
 from __future__ import annotations
