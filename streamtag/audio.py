@@ -16,6 +16,10 @@ import soxr
 
 from streamtag.errors import AudioFileError
 
+# The suffixes of files that folder walks (training data, taste examples, the teacher tool) treat as audio:
+# the formats libsndfile decodes.
+AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+
 # soxr's "HQ" quality: a 95% passband with negligible aliasing, at a cost far below the model's.
 _SOXR_QUALITY = "HQ"
 

@@ -7,7 +7,6 @@ rather than producing nonsense later.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from importlib import resources
@@ -15,17 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from streamtag.contract import INPUT_NAME, TAGS_OUTPUT, check_signature, parse_metadata
 from streamtag.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_FORMAT = "1"
-INPUT_NAME = "audio"
-OUTPUT_NAMES = ("genre", "taste", "moods", "embedding")
-_REQUIRED_METADATA = (
-    "streamtag.format", "name", "version", "labels", "mood_names", "sample_rate", "window_samples",
-    "hop_samples", "embedding_dim",
-)
 PROVIDERS = ("auto", "cpu", "cuda")
 # onnxruntime's log severity: 3 = errors only. Its warnings (e.g. about unused initialisers or memcpy
 # nodes) are noise to a user watching live tags.
@@ -43,86 +36,16 @@ def ring_shift_path() -> Path:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    path: Path
-    name: str
-    version: str
-    labels: tuple[str, ...]
-    mood_names: tuple[str, ...]
-    sample_rate: int
-    window_samples: int
-    hop_samples: int
-    embedding_dim: int
-    provenance: dict
-
-    @property
-    def window_s(self) -> float:
-        return self.window_samples / self.sample_rate
-
-    @property
-    def hop_s(self) -> float:
-        return self.hop_samples / self.sample_rate
-
-
-@dataclass(frozen=True)
 class Scores:
-    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D)."""
+    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D), tags (B, T).
+
+    A format 1 model has no tags: T is 0."""
 
     genre: np.ndarray
     taste: np.ndarray
     moods: np.ndarray
     embedding: np.ndarray
-
-
-def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
-    missing = [key for key in _REQUIRED_METADATA if key not in meta]
-    if missing:
-        raise ModelError(
-            f"{path}: not a streamtag model (metadata lacks {', '.join(missing)}); "
-            "export one with tools/export_onnx.py or use the shipped model"
-        )
-    if meta["streamtag.format"] != SUPPORTED_FORMAT:
-        raise ModelError(
-            f"{path}: model format {meta['streamtag.format']!r}, but this streamtag reads format "
-            f"{SUPPORTED_FORMAT!r}; upgrade streamtag or re-export the model"
-        )
-    try:
-        info = ModelInfo(
-            path=path,
-            name=meta["name"],
-            version=meta["version"],
-            labels=tuple(json.loads(meta["labels"])),
-            mood_names=tuple(json.loads(meta["mood_names"])),
-            sample_rate=int(meta["sample_rate"]),
-            window_samples=int(meta["window_samples"]),
-            hop_samples=int(meta["hop_samples"]),
-            embedding_dim=int(meta["embedding_dim"]),
-            provenance=json.loads(meta.get("provenance", "{}")),
-        )
-    except (ValueError, TypeError) as exc:
-        raise ModelError(f"{path}: malformed streamtag metadata ({exc}); re-export the model") from exc
-    if not info.labels or info.sample_rate <= 0 or info.window_samples <= 0 or info.hop_samples <= 0:
-        raise ModelError(f"{path}: metadata has empty labels or non-positive rates/lengths; re-export the model")
-    return info
-
-
-def _check_signature(session, info: ModelInfo) -> None:
-    inputs = {i.name: i for i in session.get_inputs()}
-    outputs = {o.name: o for o in session.get_outputs()}
-    if INPUT_NAME not in inputs or set(OUTPUT_NAMES) - set(outputs):
-        raise ModelError(
-            f"{info.path}: expected input {INPUT_NAME!r} and outputs {', '.join(OUTPUT_NAMES)}, "
-            f"found inputs {sorted(inputs)} and outputs {sorted(outputs)}"
-        )
-    expected = {
-        INPUT_NAME: (inputs[INPUT_NAME].shape, info.window_samples),
-        "genre": (outputs["genre"].shape, len(info.labels)),
-        "moods": (outputs["moods"].shape, len(info.mood_names)),
-        "embedding": (outputs["embedding"].shape, info.embedding_dim),
-    }
-    for name, (shape, size) in expected.items():
-        if len(shape) != 2 or shape[1] != size:
-            raise ModelError(f"{info.path}: {name!r} has shape {shape}, but its metadata implies (batch, {size})")
+    tags: np.ndarray
 
 
 def _providers_for(choice: str, available: list[str]) -> list[str]:
@@ -186,7 +109,9 @@ class Engine:
                 "libraries must be installed); use --provider cpu"
             )
         self.info = parse_metadata(path, self._session.get_modelmeta().custom_metadata_map)
-        _check_signature(self._session, self.info)
+        check_signature(self.info, {i.name: i.shape for i in self._session.get_inputs()},
+                        {o.name: o.shape for o in self._session.get_outputs()})
+        self._outputs = list(self.info.outputs)
         self.provider = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self._binding = self._session.io_binding() if self.provider == "cuda" else None
         use_ring = self.provider == "cuda" if device_ring is None else device_ring
@@ -199,11 +124,10 @@ class Engine:
         if windows.ndim != 2 or windows.shape[1] != self.info.window_samples:
             raise ValueError(f"expected windows of shape (B, {self.info.window_samples}), got {windows.shape}")
         if self._binding is None:
-            outputs = self._session.run(list(OUTPUT_NAMES), {INPUT_NAME: windows})
+            outputs = self._session.run(self._outputs, {INPUT_NAME: windows})
         else:
             outputs = self._run_bound(windows)
-        genre, taste, moods, embedding = outputs
-        return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
+        return self._scores(outputs)
 
     def run_next(self, window: np.ndarray, *, new_samples: int) -> Scores:
         """Score one window of a stream whose previous window ended ``new_samples`` before this one's end.
@@ -220,8 +144,15 @@ class Engine:
             self._ring.advance(window[-new_samples:])
         binding = self._session.io_binding()
         binding.bind_ortvalue_input(INPUT_NAME, self._ring.window)
-        genre, taste, moods, embedding = self._run_binding(binding, self._ring.device)
-        return Scores(genre=genre, taste=taste, moods=moods, embedding=embedding)
+        return self._scores(self._run_binding(binding, self._ring.device))
+
+    def _scores(self, outputs: list[np.ndarray]) -> Scores:
+        named = dict(zip(self._outputs, outputs, strict=True))
+        tags = named.get(TAGS_OUTPUT)
+        if tags is None:
+            tags = np.zeros((len(named["genre"]), 0), dtype=np.float32)
+        return Scores(genre=named["genre"], taste=named["taste"], moods=named["moods"],
+                      embedding=named["embedding"], tags=tags)
 
     def forget_stream(self) -> None:
         """The next ``run_next`` starts a new stream: it copies a whole window."""
@@ -239,7 +170,7 @@ class Engine:
 
     def _run_binding(self, binding, device: str) -> list[np.ndarray]:
         """Run with the outputs bound on ``device``, then copy them (a few hundred floats) to the host."""
-        for name in OUTPUT_NAMES:
+        for name in self._outputs:
             binding.bind_output(name, device)
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamtag.engine import Engine, ModelInfo
+from streamtag.contract import ModelInfo
+from streamtag.engine import Engine
 from streamtag.windows import SlidingWindows
 
 # Level reported for digital silence, in dBFS: the floor of 32-bit float audio is far lower, but nothing
@@ -30,6 +31,7 @@ class WindowScores:
     crowd_taste: float
     moods: np.ndarray  # (M,) rates in 0..1
     embedding: np.ndarray  # (D,), L2-normalised
+    tags: np.ndarray  # (T,) tag probabilities; T is 0 for a model without tags
     level_dbfs: float  # RMS level of the newest hop of the window
 
 
@@ -103,6 +105,7 @@ class Tagger:
                         crowd_taste=float(scores.taste[i]),
                         moods=scores.moods[i],
                         embedding=scores.embedding[i],
+                        tags=scores.tags[i],
                         level_dbfs=level_dbfs(window[-level_samples:]),
                     )
                 )
@@ -115,9 +118,11 @@ def clip_summary(windows: list[WindowScores], info: ModelInfo) -> dict:
         raise ValueError("a clip summary needs at least one window")
     genre = np.mean([w.genre for w in windows], axis=0)
     moods = np.mean([w.moods for w in windows], axis=0)
+    tags = np.mean([w.tags for w in windows], axis=0)
     return {
         "top": info.labels[int(np.argmax(genre))],
         "genre": {label: round(float(p), 4) for label, p in zip(info.labels, genre, strict=True)},
         "taste": round(float(np.mean([w.taste for w in windows])), 4),
         "moods": {name: round(float(s), 4) for name, s in zip(info.mood_names, moods, strict=True)},
+        "tags": {name: round(float(p), 4) for name, p in zip(info.tag_names, tags, strict=True)},
     }

@@ -85,7 +85,7 @@ class ModelIdentity:
 
     @classmethod
     def from_info(cls, info) -> ModelIdentity:
-        """From an ``engine.ModelInfo`` (or anything with name, version and embedding_dim)."""
+        """From an ``contract.ModelInfo`` (or anything with name, version and embedding_dim)."""
         return cls(name=str(info.name), version=str(info.version), embedding_dim=int(info.embedding_dim))
 
     def describe(self) -> str:

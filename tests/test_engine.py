@@ -75,8 +75,17 @@ def test_model_without_streamtag_metadata(model_path, tmp_path):
 
 
 def test_model_of_a_newer_format(model_path, tmp_path):
-    with pytest.raises(ModelError, match="format '2'.*upgrade streamtag"):
+    with pytest.raises(ModelError, match="format '3'.*reads formats 1, 2; upgrade streamtag"):
+        Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "3"}))
+
+
+def test_format_2_needs_tag_names_and_a_tags_output(model_path, tmp_path):
+    """A format-1 graph relabelled as format 2: without tag names it is refused, and with them the missing
+    ``tags`` output is named."""
+    with pytest.raises(ModelError, match="must name its tags"):
         Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "2"}))
+    with pytest.raises(ModelError, match="outputs genre, taste, moods, embedding, tags; found"):
+        Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "2", "tag_names": json.dumps(["rock"])}))
 
 
 def test_metadata_that_does_not_match_the_graph(model_path, tmp_path):

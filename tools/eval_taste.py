@@ -40,12 +40,12 @@ sys.path.insert(0, str(REPO))
 from streamtag.commands.taste import embed_file  # noqa: E402
 from streamtag.engine import Engine  # noqa: E402
 from streamtag.taste import FitConfig, TasteModel, fit_logistic, fit_model, fit_ridge, make_label, roc_auc  # noqa: E402
-from streamtag.train.data import GEMS_COLUMNS, load_emotify, load_split  # noqa: E402
+from streamtag.train.data import GEMS_MOODS, load_emotify, load_split  # noqa: E402
 
 log = logging.getLogger("eval_taste")
 
 SIZES = (2, 5, 10, 20, 50)
-MOOD = {name: i for i, name in enumerate(GEMS_COLUMNS)}
+MOOD = {name: i for i, name in enumerate(GEMS_MOODS)}
 
 
 def model_digest(path: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamtag.audio import AUDIO_SUFFIXES
 from streamtag.errors import AudioFileError, ProfileError
 from streamtag.taste import (
     DISLIKE,
@@ -27,7 +28,6 @@ from streamtag.taste import (
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 
 def register(subparsers) -> None:

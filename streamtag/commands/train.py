@@ -18,9 +18,20 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/crnn"), help="checkpoint folder (default runs/crnn)")
     p.add_argument("--split", type=Path, help="a split JSON (default: the dataset's own, else a new artist split)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--final", action="store_true",
-                   help="train on train and valid together for exactly --epochs epochs, with no validation and no "
-                        "early stopping; the last epoch is the model (once the recipe is chosen on valid)")
+    fit = p.add_mutually_exclusive_group()
+    fit.add_argument("--final", action="store_true",
+                     help="train on train and valid together for exactly --epochs epochs, with no validation and no "
+                          "early stopping; the last epoch is the model (once the recipe is chosen on valid)")
+    fit.add_argument("--all", action="store_true",
+                     help="as --final, on every labelled track, test split included (once the recipe is chosen by "
+                          "tools/crossval.py): how the shipped model is trained")
+    p.add_argument("--teacher", type=Path, metavar="DIR",
+                   help="distil a pretrained tagger: its targets, written by tools/teacher_targets.py")
+    p.add_argument("--unlabelled", type=Path, nargs="+", default=[], metavar="PATH",
+                   help="audio files or folders with no labels, learned from the teacher only (needs --teacher)")
+    p.add_argument("--tag-weight", type=float, default=5.0, help="weight of the teacher's tags in the loss")
+    p.add_argument("--feature-weight", type=float, default=1.0,
+                   help="weight of the teacher's features in the loss (0: tags only)")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--average-last", type=int, default=0, metavar="N",
                    help="the model (best.pt) is the mean of the weights after each of the last N epochs "
@@ -53,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from streamtag.train.crnn import CRNN, ModelConfig
-    from streamtag.train.data import LogMelCache, load_dataset, load_split, save_split, split_by_artist
-    from streamtag.train.loop import TrainConfig, TrainingSet, train
+    from streamtag.train.data import load_dataset, load_split, save_split, split_by_artist
+    from streamtag.train.loop import TrainConfig, train
+    from streamtag.train.material import Material, unlabelled_tracks
 
     console = Console(stderr=True)
     if not 0 <= args.average_last <= args.epochs:
         raise StreamtagError(f"--average-last must be between 0 and --epochs ({args.epochs}), not {args.average_last}")
+    if args.unlabelled and args.teacher is None:
+        raise StreamtagError("--unlabelled audio teaches only through a teacher: pass --teacher DIR as well")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -74,27 +87,30 @@ def run(args: argparse.Namespace) -> int:
         raise StreamtagError(f"{args.data_dir}: the split has an empty train or valid part; add data or pass --split")
     args.out.mkdir(parents=True, exist_ok=True)
     save_split(args.out / "split.json", split, dataset=dataset.name, seed=args.seed)
-    model_config = ModelConfig(labels=dataset.labels, dropout=args.dropout)
+    material = Material.open(dataset.labels, cache_dir=args.cache, teacher_dir=args.teacher, dropout=args.dropout,
+                             distil_features=args.feature_weight > 0)
+    model_config = material.model_config
     config = TrainConfig(epochs=args.epochs, average_epochs=args.average_last, patience=args.patience, seed=args.seed,
                          max_minutes=args.max_minutes, device=device, mixup_alpha=args.mixup,
-                         weight_decay=args.weight_decay, learning_rate=args.lr)
-    cache = LogMelCache(args.cache, CRNN(model_config).frontend)
+                         weight_decay=args.weight_decay, learning_rate=args.lr, tag_weight=args.tag_weight,
+                         feature_weight=args.feature_weight)
+    unlabelled = unlabelled_tracks(args.unlabelled)
+    no_valid = args.final or args.all
     console.print(f"[bold]{dataset.name}[/]: {len(dataset.tracks)} tracks, labels {', '.join(dataset.labels)}; "
                   f"split: {split_source} ({', '.join(f'{k} {len(v)}' for k, v in split.items())}); device {device}")
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        fit_tracks = split["train"] + split["valid"] if args.final else split["train"]
-        task = progress.add_task("log-mel cache", total=len(split["train"]) + len(split["valid"]))
+        fit_tracks = split["train"] + (split["valid"] if no_valid else []) + (split["test"] if args.all else [])
+        fit_tracks += unlabelled
+        valid_tracks = [] if no_valid else split["valid"]
+        task = progress.add_task("log-mel cache", total=len(fit_tracks) + len(valid_tracks))
 
-        def logmel_of(track):
-            logmel = cache.get(track, min_samples=model_config.window_samples)
+        def advance() -> None:
             progress.advance(task)
-            return logmel
 
-        n_moods = len(model_config.mood_names)
-        train_set = TrainingSet.build(fit_tracks, dataset.labels, n_moods, logmel_of)
-        valid_set = None if args.final else TrainingSet.build(split["valid"], dataset.labels, n_moods, logmel_of)
+        train_set = material.training_set(fit_tracks, on_track=advance)
+        valid_set = None if no_valid else material.training_set(valid_tracks, on_track=advance)
         progress.remove_task(task)
         batches = progress.add_task("epoch 1", total=None)
 
@@ -111,8 +127,12 @@ def run(args: argparse.Namespace) -> int:
 
         provenance = {
             "dataset": dataset.name, "data_root": str(args.data_dir), "split": split_source,
-            "fit_on": "train+valid" if args.final else "train",
+            "fit_on": "all" if args.all else "train+valid" if args.final else "train",
             "n_train": len(split["train"]), "n_valid": len(split["valid"]), "n_test": len(split["test"]),
+            "n_unlabelled": len(unlabelled),
+            "teacher": None if material.teacher is None else {
+                "name": material.teacher.teacher, "cache": str(args.teacher), "files_scored": len(material.teacher),
+                "unlabelled": [str(p) for p in args.unlabelled]},
             "seed": args.seed, "commit": _git_commit(), "device": device,
         }
         reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
@@ -121,11 +141,11 @@ def run(args: argparse.Namespace) -> int:
     if not reports:
         return 0
     last = reports[-1]
-    if last.epoch < args.epochs and (args.final or args.average_last):
+    if last.epoch < args.epochs and (no_valid or args.average_last):
         console.print(f"[yellow]stopped after {last.epoch} of {args.epochs} epochs (--max-minutes)[/]: best.pt is "
                       "not the end of the schedule; `--resume` continues the run")
-    if args.final:
-        console.print(f"done in {minutes:.1f} min; {last.epoch} epochs on train+valid -> {args.out / 'best.pt'}")
+    if no_valid:
+        console.print(f"done in {minutes:.1f} min; {last.epoch} epochs on {len(fit_tracks)} tracks -> {args.out / 'best.pt'}")
         return 0
     averaged = args.average_last and last.epoch == args.epochs
     kept = last if averaged else max(reports, key=lambda r: r.valid_score)

@@ -2,7 +2,10 @@
 
 Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
   audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
-  -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M)
+  -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
+
+The tag head and the teacher-feature head learn from a pretrained teacher (see streamtag.train.distill);
+the feature head only shapes the embedding during training and is not exported.
 """
 
 from __future__ import annotations
@@ -12,19 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
+from streamtag.train.data import GEMS_MOODS
 from streamtag.train.frontend import FrontendConfig, LogMel
-
-GEMS_MOODS = (
-    "amazement",
-    "solemnity",
-    "tenderness",
-    "nostalgia",
-    "calmness",
-    "power",
-    "joyful_activation",
-    "tension",
-    "sadness",
-)
 
 
 @dataclass(frozen=True)
@@ -37,6 +29,8 @@ class ModelConfig:
     gru_hidden: int = 64
     embedding_dim: int = 64
     dropout: float = 0.3
+    tag_names: tuple[str, ...] = ()  # the teacher's tags: a "tags" output when not empty
+    teacher_features: int = 0  # width of the teacher's feature vector the embedding learns to predict (0: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,8 +39,8 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["frontend"] = FrontendConfig(**data["frontend"])
-        for key in ("labels", "mood_names", "channels"):
-            data[key] = tuple(data[key])
+        for key in ("labels", "mood_names", "channels", "tag_names"):
+            data[key] = tuple(data.get(key, ()))
         return cls(**data)
 
 
@@ -79,6 +73,8 @@ class CRNN(nn.Module):
         self.genre_head = nn.Linear(config.embedding_dim, len(config.labels))
         self.taste_head = nn.Linear(config.embedding_dim, 1)
         self.mood_head = nn.Linear(config.embedding_dim, len(config.mood_names))
+        self.tag_head = nn.Linear(config.embedding_dim, len(config.tag_names)) if config.tag_names else None
+        self.feature_head = nn.Linear(config.embedding_dim, config.teacher_features) if config.teacher_features else None
 
     def forward_logmel(self, logmel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Log-mel (B, T, n_mels) -> logits and embedding; the losses use logits for numerical stability."""
@@ -90,22 +86,29 @@ class CRNN(nn.Module):
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
         features = self.dropout(hidden)
-        return {
+        out = {
             "genre_logits": self.genre_head(features),
             "taste_logit": self.taste_head(features).squeeze(1),
             "mood_logits": self.mood_head(features),
             "embedding": embedding,
         }
+        if self.tag_head is not None:
+            out["tag_logits"] = self.tag_head(features)
+        if self.feature_head is not None:
+            out["teacher_features"] = self.feature_head(features)
+        return out
 
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Raw audio (B, window_samples) -> (genre probs, taste prob, mood rates, embedding): the ONNX graph."""
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raw audio (B, window_samples) -> (genre probs, taste prob, mood rates, embedding[, tag probs]):
+        the ONNX graph, outputs in the order of ``streamtag.contract.output_names``."""
         out = self.forward_logmel(self.frontend(audio))
-        return (
+        outputs = (
             torch.softmax(out["genre_logits"], dim=1),
             torch.sigmoid(out["taste_logit"]),
             torch.sigmoid(out["mood_logits"]),
             out["embedding"],
         )
+        return outputs + ((torch.sigmoid(out["tag_logits"]),) if "tag_logits" in out else ())
 
 
 class CRNNEnsemble(nn.Module):
@@ -120,17 +123,22 @@ class CRNNEnsemble(nn.Module):
         first = members[0].config
         for member in members[1:]:
             c = member.config
-            if (c.labels, c.mood_names, c.window_samples, c.frontend) != (first.labels, first.mood_names, first.window_samples, first.frontend):
-                raise ValueError("ensemble members must share labels, moods, window and front end")
+            if (c.labels, c.mood_names, c.tag_names, c.window_samples, c.frontend) != (
+                first.labels, first.mood_names, first.tag_names, first.window_samples, first.frontend
+            ):
+                raise ValueError("ensemble members must share labels, moods, tags, window and front end")
         self.config = replace(first, embedding_dim=sum(m.config.embedding_dim for m in members))
         self.frontend = members[0].frontend
         self.members = nn.ModuleList(members)
 
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logmel = self.frontend(audio)
         outs = [member.forward_logmel(logmel) for member in self.members]
         genre = torch.stack([torch.softmax(o["genre_logits"], dim=1) for o in outs]).mean(0)
         taste = torch.stack([torch.sigmoid(o["taste_logit"]) for o in outs]).mean(0)
         moods = torch.stack([torch.sigmoid(o["mood_logits"]) for o in outs]).mean(0)
         embedding = nn.functional.normalize(torch.cat([o["embedding"] for o in outs], dim=1), dim=1)
-        return genre, taste, moods, embedding
+        if not self.config.tag_names:
+            return genre, taste, moods, embedding
+        tags = torch.stack([torch.sigmoid(o["tag_logits"]) for o in outs]).mean(0)
+        return genre, taste, moods, embedding, tags

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from streamtag.audio import load_audio
+from streamtag.audio import AUDIO_SUFFIXES, load_audio
 from streamtag.errors import StreamtagError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
-GEMS_COLUMNS = (
+GEMS_MOODS = (
     "amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension",
     "sadness",
 )
@@ -35,7 +34,7 @@ DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 @dataclass(frozen=True)
 class Track:
     path: Path
-    genre: str
+    genre: str | None  # None: unlabelled audio, used only for distillation
     artist: str
     track_id: str  # stable key within its dataset: the audio path relative to the dataset root
     like_rate: float | None = None
@@ -67,7 +66,7 @@ def load_emotify(root: Path) -> list[Track]:
                     artist=row["artist"].strip() or f"unknown:{row['file']}",
                     track_id=row["file"],
                     like_rate=float(row["like_rate"]),
-                    mood_rates=np.array([float(row[f"{m}_rate"]) for m in GEMS_COLUMNS], dtype=np.float32),
+                    mood_rates=np.array([float(row[f"{m}_rate"]) for m in GEMS_MOODS], dtype=np.float32),
                 )
             )
     return tracks

@@ -12,13 +12,11 @@ import torch
 from onnx import numpy_helper
 
 from streamtag import __version__
+from streamtag.contract import FORMAT_VERSION, INPUT_NAME, output_names
 from streamtag.errors import ModelError
 from streamtag.train.crnn import CRNN, CRNNEnsemble, ModelConfig
 from streamtag.train.loop import strict_json
 
-FORMAT_VERSION = "1"
-INPUT_NAME = "audio"
-OUTPUT_NAMES = ("genre", "taste", "moods", "embedding")
 OPSET = 17
 # ONNX Runtime and PyTorch sum in different orders; 1e-4 on probabilities is far below any decision threshold.
 PARITY_TOLERANCE = 1e-4
@@ -42,10 +40,17 @@ def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
     return model.eval(), state
 
 
+def format_of(model: CRNN | CRNNEnsemble) -> str:
+    """A model with tags is written in the current format; one without keeps format 1, whose contract it
+    meets exactly, so streamtag releases that read only format 1 still load it."""
+    return FORMAT_VERSION if model.config.tag_names else "1"
+
+
 def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
     config = model.config
+    tags = {"tag_names": json.dumps(list(config.tag_names))} if config.tag_names else {}
     return {
-        "streamtag.format": FORMAT_VERSION,
+        "streamtag.format": format_of(model),
         "name": name,
         "version": version,
         "labels": json.dumps(list(config.labels)),
@@ -59,6 +64,7 @@ def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provena
         "n_mels": str(config.frontend.n_mels),
         "provenance": json.dumps(strict_json(provenance), sort_keys=True, allow_nan=False),
         "streamtag_version": __version__,
+        **tags,
     }
 
 
@@ -66,14 +72,15 @@ def export_onnx(model: CRNN | CRNNEnsemble, out_path: Path, *, metadata: dict[st
     """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and ``metadata``."""
     out_path = Path(out_path)
     example = torch.zeros(2, model.config.window_samples)
-    dynamic = {INPUT_NAME: {0: "batch"}} | {name: {0: "batch"} for name in OUTPUT_NAMES}
+    outputs = output_names(format_of(model))
+    dynamic = {INPUT_NAME: {0: "batch"}} | {name: {0: "batch"} for name in outputs}
     # The TorchScript exporter keeps the GRU as one ONNX GRU node, which both CPU and CUDA providers run.
     torch.onnx.export(
         model.eval(),
         (example,),
         str(out_path),
         input_names=[INPUT_NAME],
-        output_names=list(OUTPUT_NAMES),
+        output_names=list(outputs),
         dynamic_axes=dynamic,
         opset_version=OPSET,
         dynamo=False,
@@ -163,7 +170,7 @@ def parity_max_abs_diff(model: CRNN | CRNNEnsemble, onnx_path: Path, windows: np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: windows.astype(np.float32)})
+    ort_out = session.run(list(output_names(format_of(model))), {INPUT_NAME: windows.astype(np.float32)})
     with torch.no_grad():
         torch_out = model(torch.from_numpy(windows.astype(np.float32)))
     return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ort_out, torch_out, strict=True))

@@ -1,4 +1,6 @@
-"""Multi-task training on cached log-mels: genre (cross-entropy), crowd taste and GEMS moods (rates, BCE).
+"""Multi-task training on cached log-mels: genre (cross-entropy), crowd taste and GEMS moods (rates, BCE),
+and, where a teacher's targets are given, its tags (soft-target BCE) and features (MSE): see distill.py.
+Tracks without labels (genre None) teach only the teacher's targets.
 
 Every epoch draws random 3 s crops from each training track's cached log-mel (crops aligned to the STFT hop,
 so they equal what the exported model computes on raw audio), augments them, and validates clip-level on
@@ -23,6 +25,7 @@ from torch import nn
 from streamtag.errors import StreamtagError
 from streamtag.train.crnn import CRNN, ModelConfig
 from streamtag.train.data import Track
+from streamtag.train.distill import TeacherTargets, standardise_features
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     taste_weight: float = 1.0
     mood_weight: float = 1.0
+    tag_weight: float = 5.0  # the tag BCE is a mean over 50 mostly small targets: weighted up to count
+    feature_weight: float = 1.0  # MSE on the teacher's standardised features
     gain_db: float = 6.0  # random gain of +-6 dB: adds a constant to the dB log-mel
     eq_db: float = 6.0  # random smooth EQ curve of +-6 dB: another mix, master or microphone
     eq_points: int = 5
@@ -75,16 +80,19 @@ class TrainingSet:
     """Cached log-mels with their targets, as arrays the loop indexes directly."""
 
     logmels: list[np.ndarray]
-    genre: np.ndarray  # (N,) int64
+    genre: np.ndarray  # (N,) int64, -1 where unlabelled
     taste: np.ndarray  # (N,) float32, NaN where unknown
     moods: np.ndarray  # (N, M) float32, NaN where unknown
+    teacher: list[TeacherTargets | None] | None = None  # per track, features standardised; None: no teacher
 
     @classmethod
-    def build(cls, tracks: list[Track], labels: tuple[str, ...], n_moods: int, logmel_of: Callable[[Track], np.ndarray]):
+    def build(cls, tracks: list[Track], labels: tuple[str, ...], n_moods: int, logmel_of: Callable[[Track], np.ndarray],
+              teacher_of: Callable[[Track], TeacherTargets | None] | None = None):
         index = {label: i for i, label in enumerate(labels)}
         return cls(
             logmels=[logmel_of(t) for t in tracks],
-            genre=np.array([index[t.genre] for t in tracks], dtype=np.int64),
+            teacher=None if teacher_of is None else standardise_features([teacher_of(t) for t in tracks]),
+            genre=np.array([index[t.genre] if t.genre is not None else -1 for t in tracks], dtype=np.int64),
             taste=np.array([np.nan if t.like_rate is None else t.like_rate for t in tracks], dtype=np.float32),
             moods=np.stack([
                 np.full(n_moods, np.nan, np.float32) if t.mood_rates is None else t.mood_rates for t in tracks
@@ -113,10 +121,17 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def _crop(logmel: np.ndarray, window_frames: int, rng: np.random.Generator, stretch: float) -> np.ndarray:
-    """A random crop of ``window_frames * r`` frames (r in 1 +- stretch) linearly resampled to ``window_frames``."""
+def _crop(logmel: np.ndarray, window_frames: int, rng: np.random.Generator, stretch: float,
+          anchor: int | None = None) -> np.ndarray:
+    """A random crop of ``window_frames * r`` frames (r in 1 +- stretch) linearly resampled to ``window_frames``.
+
+    With ``anchor`` (a window start, in frames) the crop is centred on that window instead of drawn at random:
+    with r = 1 it is exactly that window."""
     length = min(logmel.shape[0], max(2, round(window_frames * rng.uniform(1 - stretch, 1 + stretch))))
-    start = rng.integers(0, logmel.shape[0] - length + 1)
+    if anchor is None:
+        start = rng.integers(0, logmel.shape[0] - length + 1)
+    else:
+        start = int(np.clip(anchor + (window_frames - length) // 2, 0, logmel.shape[0] - length))
     if length == window_frames:
         return logmel[start : start + window_frames]
     position = np.linspace(0, length - 1, window_frames)
@@ -163,36 +178,70 @@ def _masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits[known], target[known])
 
 
-def _loss(out: dict, genre, taste, moods, config: TrainConfig, *, genre_soft: torch.Tensor | None = None) -> torch.Tensor:
-    if genre_soft is None:
-        genre_loss = nn.functional.cross_entropy(out["genre_logits"], genre, label_smoothing=config.label_smoothing)
+def _masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    known = ~torch.isnan(target)
+    if not known.any():
+        return prediction.sum() * 0.0
+    return nn.functional.mse_loss(prediction[known], target[known])
+
+
+@dataclass
+class BatchTargets:
+    """What one batch is taught: labels where known (genre -1 / NaN where not), the teacher's where scored."""
+
+    genre: torch.Tensor  # (B,) int64, -1 unlabelled
+    taste: torch.Tensor  # (B,)
+    moods: torch.Tensor  # (B, M)
+    tags: torch.Tensor | None = None  # (B, T), NaN rows where the teacher did not score the track
+    features: torch.Tensor | None = None  # (B, F)
+    genre_soft: torch.Tensor | None = None  # (B, G) mixed one-hot targets; NaN rows where a partner is unlabelled
+
+
+def _loss(out: dict, targets: BatchTargets, config: TrainConfig) -> torch.Tensor:
+    if targets.genre_soft is None:
+        labelled = targets.genre >= 0
+        genre_loss = (nn.functional.cross_entropy(out["genre_logits"][labelled], targets.genre[labelled],
+                                                  label_smoothing=config.label_smoothing)
+                      if labelled.any() else out["genre_logits"].sum() * 0.0)
     else:
-        genre_loss = -(genre_soft * torch.log_softmax(out["genre_logits"], dim=1)).sum(dim=1).mean()
-    return (
+        labelled = ~torch.isnan(targets.genre_soft[:, 0])
+        log_p = torch.log_softmax(out["genre_logits"][labelled], dim=1)
+        genre_loss = -(targets.genre_soft[labelled] * log_p).sum(dim=1).mean() if labelled.any() else log_p.sum() * 0.0
+    loss = (
         genre_loss
-        + config.taste_weight * _masked_bce(out["taste_logit"], taste)
-        + config.mood_weight * _masked_bce(out["mood_logits"], moods)
+        + config.taste_weight * _masked_bce(out["taste_logit"], targets.taste)
+        + config.mood_weight * _masked_bce(out["mood_logits"], targets.moods)
     )
+    if targets.tags is not None and "tag_logits" in out:
+        loss = loss + config.tag_weight * _masked_bce(out["tag_logits"], targets.tags)
+    if targets.features is not None and "teacher_features" in out:
+        loss = loss + config.feature_weight * _masked_mse(out["teacher_features"], targets.features)
+    return loss
 
 
-def clip_predictions(model: CRNN, logmels: list[np.ndarray], *, window_frames: int, hop_frames: int, batch_size: int = 64):
-    """Clip-level genre probabilities, taste and moods: window scores averaged over each clip."""
+def clip_predictions(model: CRNN, logmels: list[np.ndarray], *, window_frames: int, hop_frames: int,
+                     batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Clip-level genre probabilities, taste, moods and (where the model has them) tags: window scores
+    averaged over each clip."""
     model.eval()
     device = next(model.parameters()).device
-    genre, taste, moods = [], [], []
+    heads = {"genre": ("genre_logits", lambda x: torch.softmax(x, 1)), "taste": ("taste_logit", torch.sigmoid),
+             "moods": ("mood_logits", torch.sigmoid), "tags": ("tag_logits", torch.sigmoid)}
+    clips: dict[str, list] = {name: [] for name in heads}
     with torch.no_grad():
         for logmel in logmels:
             starts = range(0, logmel.shape[0] - window_frames + 1, hop_frames)
             crops = np.stack([logmel[s : s + window_frames] for s in starts])
             outs = [model.forward_logmel(torch.from_numpy(crops[i : i + batch_size]).to(device)) for i in range(0, len(crops), batch_size)]
-            genre.append(torch.cat([torch.softmax(o["genre_logits"], 1) for o in outs]).mean(0).cpu().numpy())
-            taste.append(torch.cat([torch.sigmoid(o["taste_logit"]) for o in outs]).mean().item())
-            moods.append(torch.cat([torch.sigmoid(o["mood_logits"]) for o in outs]).mean(0).cpu().numpy())
-    return np.stack(genre), np.array(taste), np.stack(moods)
+            for name, (key, activation) in heads.items():
+                if key in outs[0]:
+                    clips[name].append(torch.cat([activation(o[key]) for o in outs]).mean(0).cpu().numpy())
+    return {name: np.stack(values) for name, values in clips.items() if values}
 
 
 def validate(model: CRNN, data: TrainingSet, config: TrainConfig, window_frames: int) -> tuple[float, float, float]:
-    genre, taste, moods = clip_predictions(model, data.logmels, window_frames=window_frames, hop_frames=config.eval_hop_frames)
+    clips = clip_predictions(model, data.logmels, window_frames=window_frames, hop_frames=config.eval_hop_frames)
+    genre, taste, moods = clips["genre"], clips["taste"], clips["moods"]
     accuracy = float(np.mean(genre.argmax(1) == data.genre))
     known = ~np.isnan(data.taste)
     spearman = rank_correlation(taste[known], data.taste[known]) if known.any() else float("nan")
@@ -204,12 +253,23 @@ def validate(model: CRNN, data: TrainingSet, config: TrainConfig, window_frames:
 
 
 def _training_batch(train_set: TrainingSet, idx: np.ndarray, window_frames: int, rng: np.random.Generator,
-                    config: TrainConfig) -> np.ndarray:
-    """Random crops of the tracks ``idx``, augmented: what one training step sees before mixup."""
+                    config: TrainConfig) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Random crops of the tracks ``idx``, augmented, and the teacher's targets for each crop (NaN where it
+    did not score the track): what one training step sees before mixup."""
     crops = np.empty((len(idx), window_frames, train_set.logmels[0].shape[1]), dtype=np.float32)
+    teacher = train_set.teacher
+    known = [t for t in teacher if t is not None] if teacher is not None else []
+    tags = np.full((len(idx), known[0].tags.shape[1]), np.nan, np.float32) if known else None
+    features = np.full((len(idx), known[0].features.shape[1]), np.nan, np.float32) if known else None
     for j, i in enumerate(idx):
-        crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch)
-    return _augment(crops, rng, config)
+        targets = teacher[i] if known else None
+        if targets is None:
+            crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch)
+            continue
+        w = int(rng.integers(0, len(targets.starts)))
+        crops[j] = _crop(train_set.logmels[i], window_frames, rng, config.stretch, anchor=int(targets.starts[w]))
+        tags[j], features[j] = targets.tags[w], targets.features[w]
+    return _augment(crops, rng, config), tags, features
 
 
 def _update_average(average: dict | None, model: nn.Module, count: int) -> dict:
@@ -246,7 +306,8 @@ def averaged_model(model_config: ModelConfig, average: dict, train_set: Training
     with torch.no_grad():
         for _ in range(config.bn_batches):
             idx = rng.integers(0, len(train_set.logmels), config.batch_size)
-            model.forward_logmel(torch.from_numpy(_training_batch(train_set, idx, window_frames, rng, config)).to(device))
+            crops, _, _ = _training_batch(train_set, idx, window_frames, rng, config)
+            model.forward_logmel(torch.from_numpy(crops).to(device))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     return model.eval()
@@ -347,22 +408,29 @@ def train(
         losses = []
         for step in range(steps_per_epoch):
             idx = track_idx[step * config.batch_size : (step + 1) * config.batch_size]
-            crops = _training_batch(train_set, idx, window_frames, rng, config)
-            genre = torch.from_numpy(train_set.genre[idx])
-            taste = torch.from_numpy(train_set.taste[idx])
-            moods = torch.from_numpy(train_set.moods[idx])
+            crops, tags, features = _training_batch(train_set, idx, window_frames, rng, config)
+            genre = train_set.genre[idx]
+            taste, moods = train_set.taste[idx], train_set.moods[idx]
             genre_soft = None
             if config.mixup_alpha > 0:
                 lam = float(rng.beta(config.mixup_alpha, config.mixup_alpha))
                 perm = rng.permutation(len(idx))
-                crops = lam * crops + (1 - lam) * crops[perm]
-                onehot = nn.functional.one_hot(genre, len(model_config.labels)).float()
-                genre_soft = lam * onehot + (1 - lam) * onehot[perm]
-                taste = lam * taste + (1 - lam) * taste[perm]
-                moods = lam * moods + (1 - lam) * moods[perm]
-            out = model.forward_logmel(torch.from_numpy(np.ascontiguousarray(crops)).to(device))
-            genre, taste, moods = genre.to(device), taste.to(device), moods.to(device)
-            loss = _loss(out, genre, taste, moods, config, genre_soft=None if genre_soft is None else genre_soft.to(device))
+
+                def mix(x):  # NaN (unknown) in either partner stays NaN, so the masked losses skip it
+                    return None if x is None else lam * x + (1 - lam) * x[perm]
+
+                crops = mix(crops)
+                onehot = np.eye(len(model_config.labels), dtype=np.float32)[np.maximum(genre, 0)]
+                onehot[genre < 0] = np.nan
+                genre_soft, taste, moods, tags, features = mix(onehot), mix(taste), mix(moods), mix(tags), mix(features)
+
+            def tensor(x):
+                return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+            out = model.forward_logmel(tensor(crops))
+            targets = BatchTargets(genre=torch.from_numpy(genre).to(device), taste=tensor(taste), moods=tensor(moods),
+                                   tags=tensor(tags), features=tensor(features), genre_soft=tensor(genre_soft))
+            loss = _loss(out, targets, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from streamtag.display import LineDisplay, LiveStats, TuiDisplay, format_line
-from streamtag.engine import ModelInfo
+from streamtag.contract import ModelInfo
 from streamtag.feed import hello_message, scores_message
 from streamtag.live import HopProcessor
 from streamtag.smoothing import SmoothingConfig
@@ -37,7 +37,7 @@ def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float 
 
 def window(end: int, genre, level=-20.0) -> WindowScores:
     return WindowScores(start_sample=end - 300, end_sample=end, genre=np.array(genre), taste=0.5, crowd_taste=0.5,
-                        moods=np.array([0.1, 0.2, 0.3]), embedding=np.zeros(2), level_dbfs=level)
+                        moods=np.array([0.1, 0.2, 0.3]), embedding=np.zeros(2), tags=np.zeros(0), level_dbfs=level)
 
 
 def test_format_line():

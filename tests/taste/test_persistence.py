@@ -31,7 +31,7 @@ D = 8
 IDENTITY = ModelIdentity("test-model", "1.0", D)
 
 
-class Info:  # the three fields of engine.ModelInfo that a profile is tied to
+class Info:  # the three fields of contract.ModelInfo that a profile is tied to
     name, version, embedding_dim = IDENTITY.name, IDENTITY.version, IDENTITY.embedding_dim
 
 
