@@ -29,6 +29,7 @@ TIMELINE_CELL_S = 3.0  # 60 cells of 3 s: the last 3 minutes
 BAR_WIDTH = 30
 LEVEL_FLOOR_DBFS = -60.0
 NOTICE_S = 4.0
+LINE_TAGS = 3  # of the feed's top tags, what fits at the end of a line
 LABEL_COLOURS = ("bright_magenta", "cyan", "yellow", "red", "green", "blue", "bright_white", "magenta", "bright_cyan",
                  "bright_yellow", "bright_red", "bright_green")
 
@@ -106,7 +107,11 @@ class LineDisplay(Display):
 
 
 def format_line(message: dict[str, Any]) -> str:
-    """``   12.5s  rock        0.62  (pop 0.21, electronic 0.10)  taste 0.55  -18.3 dBFS   4.1 ms``"""
+    """``   12.5s  rock        0.62  (pop 0.21, electronic 0.10)  taste 0.55  -18.3 dBFS   4.1 ms``
+
+    A model with tags appends the top ones (``  tags rock 0.62, indie 0.41, guitar 0.30``): at the end, so that the
+    columns before them stay where they are for every model.
+    """
     head = f"{message['t']:8.1f}s  "
     tail = f"{message['level_dbfs']:6.1f} dBFS  {message['latency_ms']:5.1f} ms"
     if message["silent"]:
@@ -115,7 +120,15 @@ def format_line(message: dict[str, Any]) -> str:
     top = message["top"]
     others = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:4] if label != top)  # the next three
     taste = message["taste"]
-    return head + f"{top:<12} {message['genre'][top]:.2f}  ({others})  taste {taste:.2f}  " + tail
+    line = head + f"{top:<12} {message['genre'][top]:.2f}  ({others})  taste {taste:.2f}  " + tail
+    if message["tags"]:
+        line += "  tags " + _tag_list(message["tags"][:LINE_TAGS], sep=", ")
+    return line
+
+
+def _tag_list(tags: list[dict[str, Any]], *, sep: str) -> str:
+    """The feed's ``[{"name", "p"}]`` as ``rock 0.62, indie 0.41``."""
+    return sep.join(f"{tag['name']} {tag['p']:.2f}" for tag in tags)
 
 
 class TuiDisplay(Display):
@@ -232,6 +245,8 @@ class TuiDisplay(Display):
             )
             moods = sorted(msg["moods"].items(), key=lambda kv: -kv[1])[:5]
             body.add_row("moods", Text("  ".join(f"{name} {s:.2f}" for name, s in moods)))
+            if msg["tags"]:  # a model without tags sends none: no empty row for it
+                body.add_row("tags", Text(_tag_list(msg["tags"], sep=" · ")))
         if msg is not None:
             level = msg["level_dbfs"]
             fill = max(0.0, min(1.0, (level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS))

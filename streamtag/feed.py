@@ -35,11 +35,14 @@ from streamtag.errors import FeedError, StreamtagError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# The one source of the feed's schema version; docs/feed.schema.json, docs/feed.md and web/feed.js repeat it and
+# tests/live/test_feed.py checks that they agree. 2: hello's tag_names and scores' tags.
+SCHEMA_VERSION = 2
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LABEL_VALUES = ("like", "dislike")
 _FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
+TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -97,12 +100,24 @@ def _r(x: float) -> float:
     return round(float(x), _FLOAT_DIGITS)
 
 
+def top_tags(tag_names: list[str] | tuple[str, ...], tags: Any, *, k: int = TOP_TAGS) -> list[dict[str, Any]]:
+    """The ``k`` most probable tags, most probable first, as ``[{"name", "p"}]``; ``[]`` when ``tags`` is None.
+
+    Ranked on the unrounded values; equal ones keep the model's order of tag names (a stable sort).
+    """
+    if tags is None:
+        return []
+    pairs = sorted(zip(tag_names, tags, strict=True), key=lambda pair: -pair[1])
+    return [{"name": name, "p": _r(p)} for name, p in pairs[:k]]
+
+
 def hello_message(
     *,
     model_name: str,
     model_version: str,
     labels: list[str] | tuple[str, ...],
     mood_names: list[str] | tuple[str, ...],
+    tag_names: list[str] | tuple[str, ...],
     sample_rate: int,
     window_s: float,
     hop_s: float,
@@ -116,6 +131,7 @@ def hello_message(
         "model": {"name": model_name, "version": model_version},
         "labels": list(labels),
         "mood_names": list(mood_names),
+        "tag_names": list(tag_names),
         "sample_rate": int(sample_rate),
         "window_s": _r(window_s),
         "hop_s": _r(hop_s),
@@ -133,16 +149,22 @@ def scores_message(
     window_end_s: float,
     labels: list[str] | tuple[str, ...],
     mood_names: list[str] | tuple[str, ...],
+    tag_names: list[str] | tuple[str, ...],
     genre: Any,
     top: int | None,
     taste: float | None,
     moods: Any,
+    tags: Any,
     level_dbfs: float,
     silent: bool,
     latency_ms: float,
     audio_dropped_s: float = 0.0,
 ) -> dict[str, Any]:
-    """One hop's smoothed scores. While silent, ``genre`` and ``moods`` are empty and ``top``/``taste`` null."""
+    """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
+
+    ``tags`` holds every tag's probability (none for a model without tags); the message carries the ``TOP_TAGS``
+    most probable.
+    """
     return {
         "type": "scores",
         "seq": seq,
@@ -152,6 +174,7 @@ def scores_message(
         "top": None if top is None else labels[top],
         "taste": None if taste is None else _r(taste),
         "moods": {} if moods is None else {name: _r(s) for name, s in zip(mood_names, moods, strict=True)},
+        "tags": top_tags(tag_names, tags),
         "level_dbfs": round(float(level_dbfs), 1),
         "silent": bool(silent),
         "latency_ms": round(float(latency_ms), 2),

@@ -85,7 +85,8 @@ class HopProcessor:
         rate = self.info.sample_rate
         t_s = window.end_sample / rate
         out = self.smoother.update(
-            genre=window.genre, taste=window.taste, moods=window.moods, level_dbfs=window.level_dbfs
+            genre=window.genre, taste=window.taste, moods=window.moods, tags=window.tags,
+            level_dbfs=window.level_dbfs,
         )
         labels = self.info.labels
         messages = []
@@ -106,10 +107,12 @@ class HopProcessor:
                 window_end_s=t_s,
                 labels=labels,
                 mood_names=self.info.mood_names,
+                tag_names=self.info.tag_names,
                 genre=out.genre,
                 top=out.top,
                 taste=out.taste,
                 moods=out.moods,
+                tags=out.tags,
                 level_dbfs=window.level_dbfs,
                 silent=out.silent,
                 latency_ms=latency_ms,
@@ -159,6 +162,7 @@ async def run_live(
         model_version=info.version,
         labels=info.labels,
         mood_names=info.mood_names,
+        tag_names=info.tag_names,
         sample_rate=info.sample_rate,
         window_s=info.window_s,
         hop_s=hop_s,

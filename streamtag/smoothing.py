@@ -3,11 +3,12 @@
 Each hop the tagger gives one window's raw scores. They jump from window to window (a drum fill, a quiet bar),
 so what is shown and sent is smoothed:
 
-* **EMA with a time constant.** ``s <- s + alpha * (x - s)`` with ``alpha = 1 - exp(-hop_s / time_constant_s)``,
-  i.e. a first-order low-pass whose step response reaches 63% after ``time_constant_s`` seconds whatever the
-  hop. With the defaults (hop 0.5 s, time constant 2 s) ``alpha = 1 - exp(-0.25) = 0.2212``: a new genre that
-  takes over completely shows 63% of its final probability after 2 s and 95% after 6 s. The first window after
-  start or after silence is taken as it is (no ramp up from zero).
+* **EMA with a time constant.** ``s <- s + alpha * (x - s)`` with ``alpha = 1 - exp(-hop_s / time_constant_s)``
+  for genre, taste, moods and tags alike, i.e. a first-order low-pass whose step response reaches 63% after
+  ``time_constant_s`` seconds whatever the hop. With the defaults (hop 0.5 s, time constant 2 s)
+  ``alpha = 1 - exp(-0.25) = 0.2212``: a new genre that takes over completely shows 63% of its final probability
+  after 2 s and 95% after 6 s. The first window after start or after silence is taken as it is (no ramp up from
+  zero).
 * **Hysteresis on the top label.** The shown top label changes only when another label's smoothed probability
   exceeds the current top's by ``switch_margin`` for ``confirm_s`` seconds of consecutive hops. Two genres at
   near-equal probability therefore do not flicker; the change is reported once, as a ``TopChange``.
@@ -71,11 +72,12 @@ class TopChange:
 
 @dataclass(frozen=True, kw_only=True)
 class Smoothed:
-    """One hop's output. While ``silent``, ``genre`` and ``moods`` are None and ``top`` is None."""
+    """One hop's output. While ``silent``, ``genre``, ``moods`` and ``tags`` are None and ``top`` is None."""
 
     genre: np.ndarray | None
     taste: float | None
     moods: np.ndarray | None
+    tags: np.ndarray | None  # (T,); T is 0 for a model without tags
     top: int | None
     silent: bool
     change: TopChange | None
@@ -92,13 +94,16 @@ class Smoother:
         self._genre: np.ndarray | None = None
         self._taste: float | None = None
         self._moods: np.ndarray | None = None
+        self._tags: np.ndarray | None = None
         self._top: int | None = None
         self._challenger: int | None = None
         self._challenger_hops = 0
         self._quiet_hops = 0
         self._silent = False
 
-    def update(self, *, genre: np.ndarray, taste: float, moods: np.ndarray, level_dbfs: float) -> Smoothed:
+    def update(
+        self, *, genre: np.ndarray, taste: float, moods: np.ndarray, tags: np.ndarray, level_dbfs: float
+    ) -> Smoothed:
         """Take one window's raw scores and return what to show for it."""
         cfg = self.config
         previous_top = self._top
@@ -113,16 +118,18 @@ class Smoother:
                 self._silent = True
                 self._quiet_hops = cfg.silence_hops
             change = TopChange(previous=previous_top, current=None) if previous_top is not None else None
-            return Smoothed(genre=None, taste=None, moods=None, top=None, silent=True, change=change)
+            return Smoothed(genre=None, taste=None, moods=None, tags=None, top=None, silent=True, change=change)
 
         genre = np.asarray(genre, dtype=np.float64)
         moods = np.asarray(moods, dtype=np.float64)
+        tags = np.asarray(tags, dtype=np.float64)
         if self._genre is None:
-            self._genre, self._taste, self._moods = genre.copy(), float(taste), moods.copy()
+            self._genre, self._taste, self._moods, self._tags = genre.copy(), float(taste), moods.copy(), tags.copy()
         else:
             a = cfg.alpha
             self._genre += a * (genre - self._genre)
             self._moods += a * (moods - self._moods)
+            self._tags += a * (tags - self._tags)
             self._taste += a * (float(taste) - self._taste)
         self._update_top()
         change = TopChange(previous=previous_top, current=self._top) if self._top != previous_top else None
@@ -130,6 +137,7 @@ class Smoother:
             genre=self._genre.copy(),
             taste=self._taste,
             moods=self._moods.copy(),
+            tags=self._tags.copy(),
             top=self._top,
             silent=False,
             change=change,

@@ -21,6 +21,7 @@
     genreRows: new Map(), // label -> {row, bar, value}
     moodRows: new Map(), // name -> {bar, value}
     moodNames: [],
+    tagSlots: [], // {cell, name, value, bar} by rank: the feed's top tags change, their places stay
     hopS: DEFAULT_HOP_S,
     timeline: new st.Ring(TIMELINE_SECONDS / DEFAULT_HOP_S),
     top: null,
@@ -119,6 +120,27 @@
     }
   }
 
+  function buildTagSlot() {
+    const cell = document.createElement("div");
+    cell.className = "tag";
+    const label = document.createElement("div");
+    label.className = "name";
+    const name = document.createElement("span");
+    name.className = "tag-name";
+    const value = document.createElement("span");
+    value.className = "value";
+    label.append(name, value);
+    const track = document.createElement("div");
+    track.className = "track";
+    const bar = document.createElement("div");
+    bar.className = "tag-bar";
+    bar.style.width = "0%";
+    track.append(bar);
+    cell.append(label, track);
+    $("tags").append(cell);
+    return { cell, name, value, bar };
+  }
+
   function setTimelineCapacity(hopS) {
     view.hopS = hopS > 0 ? hopS : DEFAULT_HOP_S;
     const hops = Math.min(MAX_TIMELINE_HOPS, Math.round(TIMELINE_SECONDS / view.hopS));
@@ -159,6 +181,7 @@
     renderGenres(genre, top);
     renderTaste(msg.taste);
     renderMoods(moods);
+    renderTags(msg.tags);
     renderLevel(msg.level_dbfs);
     $("latency").textContent = st.isNumber(msg.latency_ms) ? `${Math.round(msg.latency_ms)} ms` : "–";
     $("latency").dataset.ms = st.isNumber(msg.latency_ms) ? String(msg.latency_ms) : "";
@@ -259,6 +282,24 @@
       row.bar.dataset.value = v.toFixed(4);
       row.value.textContent = known ? percent(v) : "–";
     }
+  }
+
+  function renderTags(tags) {
+    const list = Array.isArray(tags) ? tags.filter((t) => t && typeof t.name === "string" && st.isNumber(t.p)) : [];
+    $("tags-card").hidden = list.length === 0;
+    document.body.classList.toggle("has-tags", list.length > 0);
+    while (view.tagSlots.length < list.length) view.tagSlots.push(buildTagSlot());
+    view.tagSlots.forEach((slot, i) => {
+      const tag = list[i];
+      slot.cell.hidden = !tag;
+      if (!tag) return;
+      const p = Math.min(1, Math.max(0, tag.p));
+      slot.cell.dataset.name = tag.name;
+      slot.cell.dataset.p = p.toFixed(4);
+      slot.name.textContent = st.displayName(tag.name);
+      slot.value.textContent = percent(p);
+      slot.bar.style.width = `${(100 * p).toFixed(1)}%`;
+    });
   }
 
   function renderLevel(dbfs) {

@@ -22,7 +22,7 @@
   const RECONNECT_JITTER = 0.2; // each wait is scaled by a random factor in [1 - j, 1 + j]
   const STALE_AFTER_MS = 5000;
   const FEED_PATH = "/";
-  const SCHEMA_VERSION = 1; // docs/feed.schema.json; newer feeds only add fields, so they still render
+  const SCHEMA_VERSION = 2; // streamtag/feed.py SCHEMA_VERSION; newer feeds only add fields, so they still render
 
   // Stable colours for common genre labels (GTZAN's, FMA's), so a genre keeps its colour across pages and
   // model versions; other labels take the fallback palette by their position in the model's label list.

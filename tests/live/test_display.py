@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -18,26 +19,39 @@ from streamtag.tagger import WindowScores
 
 LABELS = ("classical", "electronic", "pop", "rock")
 MOODS = ("calmness", "power", "tension")
+TAGS = ("rock", "pop", "jazz", "Hip-Hop", "indie", "female vocalists")
+TAG_PROBABILITIES = [0.3, 0.1, 0.05, 0.62, 0.41, 0.2]  # Hip-Hop, indie, rock, female vocalists, pop; not jazz
 INFO = ModelInfo(path=None, name="m", version="1", labels=LABELS, mood_names=MOODS, sample_rate=100,
                  window_samples=300, hop_samples=300, embedding_dim=2, provenance={})
+INFO_WITH_TAGS = dataclasses.replace(INFO, tag_names=TAGS)
 
 
-def hello():
-    return hello_message(model_name="m", model_version="1", labels=LABELS, mood_names=MOODS, sample_rate=100,
-                         window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd", source="file: x.wav")
+def hello(tag_names=()):
+    return hello_message(model_name="m", model_version="1", labels=LABELS, mood_names=MOODS, tag_names=tag_names,
+                         sample_rate=100, window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd",
+                         source="file: x.wav")
 
 
-def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float = -18.25):
+def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float = -18.25, tags=None):
+    """A hop's message; ``tags`` None is a model without tags, else the probabilities of ``TAGS``."""
     genre = None if silent else np.array([0.1, 0.2, 0.05, 0.65])
+    tag_names, tags = ((), np.zeros(0)) if tags is None else (TAGS, np.asarray(tags))
     return scores_message(seq=int(t * 2), t=t, window_start_s=t - 3, window_end_s=t, labels=LABELS,
-                          mood_names=MOODS, genre=genre, top=None if silent else top, taste=None if silent else 0.7,
-                          moods=None if silent else [0.2, 0.9, 0.4], level_dbfs=level, silent=silent,
-                          latency_ms=4.25)
+                          mood_names=MOODS, tag_names=tag_names, genre=genre, top=None if silent else top,
+                          taste=None if silent else 0.7, moods=None if silent else [0.2, 0.9, 0.4],
+                          tags=None if silent else tags, level_dbfs=level, silent=silent, latency_ms=4.25)
 
 
-def window(end: int, genre, level=-20.0) -> WindowScores:
+def window(end: int, genre, level=-20.0, tags=()) -> WindowScores:
     return WindowScores(start_sample=end - 300, end_sample=end, genre=np.array(genre), taste=0.5, crowd_taste=0.5,
-                        moods=np.array([0.1, 0.2, 0.3]), embedding=np.zeros(2), tags=np.zeros(0), level_dbfs=level)
+                        moods=np.array([0.1, 0.2, 0.3]), embedding=np.zeros(2), tags=np.array(tags, dtype=float),
+                        level_dbfs=level)
+
+
+def render_text(display: TuiDisplay) -> str:
+    console = Console(record=True, width=120, color_system=None)
+    console.print(display.render())
+    return console.export_text()
 
 
 def test_format_line():
@@ -46,6 +60,14 @@ def test_format_line():
     )
     assert format_line(scores(13.0, silent=True, level=-80.0)).split() == ["13.0s", "(silent)", "-80.0", "dBFS",
                                                                            "4.2", "ms"]
+
+
+def test_format_line_appends_the_top_three_tags_of_a_model_with_tags():
+    assert format_line(scores(12.5, tags=TAG_PROBABILITIES)) == (
+        "    12.5s  rock         0.65  (electronic 0.20, classical 0.10, pop 0.05)  taste 0.70   -18.2 dBFS    4.2 ms"
+        "  tags Hip-Hop 0.62, indie 0.41, rock 0.30"
+    )
+    assert "tags" not in format_line(scores(13.0, silent=True, level=-80.0, tags=TAG_PROBABILITIES))
 
 
 def test_json_lines_are_the_feed_messages():
@@ -88,13 +110,30 @@ def test_tui_renders_bars_level_latency_and_timeline():
     assert timeline_line.count("█") == 9  # hops at 3.0 .. 29.5 s fall in the 3 s cells 1 .. 9
 
 
+def test_tui_shows_the_top_five_tags_only_for_a_model_with_tags():
+    display = TuiDisplay(on_quit=lambda: None)
+    display._hello = hello(tag_names=TAGS)
+    display.show(scores(5.0, tags=TAG_PROBABILITIES), LiveStats())
+    tags_line = next(line for line in render_text(display).splitlines() if " tags " in line)
+    assert tags_line.split("tags", 1)[1].strip(" │") == (
+        "Hip-Hop 0.62 · indie 0.41 · rock 0.30 · female vocalists 0.20 · pop 0.10"
+    )
+    assert "jazz" not in tags_line
+    display.show(scores(5.5, silent=True, level=-90.0, tags=TAG_PROBABILITIES), LiveStats())
+    assert "Hip-Hop" not in render_text(display)
+
+    without_tags = TuiDisplay(on_quit=lambda: None)
+    without_tags._hello = hello()
+    without_tags.show(scores(5.0), LiveStats())
+    text = render_text(without_tags)
+    assert "moods" in text and " tags " not in text
+
+
 def test_tui_shows_silence():
     display = TuiDisplay(on_quit=lambda: None)
     display._hello = hello()
     display.show(scores(5.0, silent=True, level=-90.0), LiveStats())
-    console = Console(record=True, width=120, color_system=None)
-    console.print(display.render())
-    text = console.export_text()
+    text = render_text(display)
     assert "(silent)" in text and "rock" not in text
 
 
@@ -115,3 +154,22 @@ def test_hop_processor_smooths_and_reports_top_changes():
                         "current": "rock"}
     assert third[1]["top"] == "rock" and third[1]["seq"] == 2
     assert third[1]["genre"]["rock"] == pytest.approx(0.55)
+    assert first[1]["tags"] == [] and third[1]["tags"] == []  # a model without tags
+
+
+def test_hop_processor_smooths_tags_like_moods_and_ranks_the_smoothed_values():
+    # alpha = 1/2 at a 0.5 s hop; silence after 1 quiet hop
+    proc = HopProcessor(INFO_WITH_TAGS, hop_s=0.5, smoothing=SmoothingConfig(
+        hop_s=0.5, time_constant_s=0.5 / np.log(2), silence_enter_s=0.5))
+    genre = [0.7, 0.1, 0.1, 0.1]
+    first = proc.process(window(300, genre, tags=[0.9, 0.0, 0.0, 0.1, 0.2, 0.3]), latency_ms=3.0)[-1]
+    assert [t["name"] for t in first["tags"]] == ["rock", "female vocalists", "indie", "Hip-Hop", "pop"]
+    second = proc.process(window(350, genre, tags=[0.1, 0.0, 0.0, 0.9, 0.2, 0.3]), latency_ms=3.0)[-1]
+    # smoothed [0.5, 0, 0, 0.5, 0.2, 0.3]: rock and Hip-Hop tie, in the model's order
+    assert second["tags"] == [{"name": "rock", "p": 0.5}, {"name": "Hip-Hop", "p": 0.5},
+                              {"name": "female vocalists", "p": 0.3}, {"name": "indie", "p": 0.2},
+                              {"name": "pop", "p": 0.0}]
+    third = proc.process(window(400, genre, tags=[0.1, 0.0, 0.0, 0.9, 0.2, 0.3]), latency_ms=3.0)[-1]
+    assert third["tags"][:2] == [{"name": "Hip-Hop", "p": 0.7}, {"name": "rock", "p": 0.3}]
+    silent = proc.process(window(450, genre, level=-90.0, tags=[0.1, 0.0, 0.0, 0.9, 0.2, 0.3]), latency_ms=3.0)
+    assert silent[-1]["silent"] and silent[-1]["tags"] == []

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import socket
 import time
 import urllib.error
@@ -20,17 +21,23 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamtag.errors import FeedError, StreamtagError
 from streamtag.feed import (
+    SCHEMA_VERSION,
+    TOP_TAGS,
     Feed,
     FeedConfig,
     event_message,
     hello_message,
     parse_address,
     scores_message,
+    top_tags,
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "feed.schema.json"
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO / "docs" / "feed.schema.json"
 LABELS = ("classical", "electronic", "pop", "rock")
 MOODS = ("calmness", "power")
+TAGS = ("rock", "pop", "jazz", "Hip-Hop", "indie", "chillout")
+TAG_PROBABILITIES = [0.300004, 0.1, 0.05, 0.623456, 0.41, 0.2]  # Hip-Hop, indie, rock, chillout, pop; not jazz
 TIMEOUT_S = 5.0
 
 
@@ -41,21 +48,23 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-def hello():
+def hello(tag_names=TAGS):
     return hello_message(
-        model_name="test", model_version="1", labels=LABELS, mood_names=MOODS, sample_rate=22050,
-        window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd", source="test",
+        model_name="test", model_version="1", labels=LABELS, mood_names=MOODS, tag_names=tag_names,
+        sample_rate=22050, window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd", source="test",
     )
 
 
-def scores(seq: int, *, silent: bool = False, pad_labels: int = 0):
+def scores(seq: int, *, silent: bool = False, pad_labels: int = 0, tags=None):
+    """A hop's message; ``tags`` None is a model without tags, else the probabilities of ``TAGS``."""
     labels = LABELS + tuple(f"extra-label-{i:05d}" for i in range(pad_labels))
     genre = np.full(len(labels), 1.0 / len(labels))
+    tag_names, tags = ((), np.zeros(0)) if tags is None else (TAGS, np.asarray(tags))
     return scores_message(
         seq=seq, t=3.0 + 0.5 * seq, window_start_s=0.5 * seq, window_end_s=3.0 + 0.5 * seq, labels=labels,
-        mood_names=MOODS, genre=None if silent else genre, top=None if silent else 0,
-        taste=None if silent else 0.25, moods=None if silent else [0.1, 0.9], level_dbfs=-70.0 if silent else -20.0,
-        silent=silent, latency_ms=4.2,
+        mood_names=MOODS, tag_names=tag_names, genre=None if silent else genre, top=None if silent else 0,
+        taste=None if silent else 0.25, moods=None if silent else [0.1, 0.9], tags=None if silent else tags,
+        level_dbfs=-70.0 if silent else -20.0, silent=silent, latency_ms=4.2,
     )
 
 
@@ -89,9 +98,9 @@ def test_hello_then_scores_and_events_all_valid(validator):
             async with connect(feed.url) as ws:
                 first = await recv_json(ws)
                 await wait_for_clients(feed, 1)
-                feed.publish(scores(0))
+                feed.publish(scores(0, tags=TAG_PROBABILITIES))
                 feed.publish(event_message(seq=0, t=3.0, previous=None, current="classical"))
-                feed.publish(scores(1, silent=True))
+                feed.publish(scores(1, silent=True, tags=TAG_PROBABILITIES))
                 feed.publish(event_message(seq=1, t=3.5, previous="classical", current=None))
                 return [first] + [await recv_json(ws) for _ in range(4)]
         finally:
@@ -101,10 +110,51 @@ def test_hello_then_scores_and_events_all_valid(validator):
     for message in messages:
         validator.validate(message)
     assert [m["type"] for m in messages] == ["hello", "scores", "event", "scores", "event"]
-    assert messages[0]["labels"] == list(LABELS) and messages[0]["schema_version"] == 1
+    assert messages[0]["labels"] == list(LABELS) and messages[0]["schema_version"] == 2
+    assert messages[0]["tag_names"] == list(TAGS)
     assert messages[1]["genre"] == {label: 0.25 for label in LABELS}
     assert messages[1]["top"] == "classical" and messages[1]["dropped"] == 0
+    assert [tag["name"] for tag in messages[1]["tags"]] == ["Hip-Hop", "indie", "rock", "chillout", "pop"]
     assert messages[3]["silent"] and messages[3]["top"] is None and messages[3]["genre"] == {}
+    assert messages[3]["tags"] == []
+
+
+def test_scores_carry_the_top_five_tags_most_probable_first_and_rounded(validator):
+    message = scores(0, tags=TAG_PROBABILITIES)
+    validator.validate(message)
+    assert message["tags"] == [
+        {"name": "Hip-Hop", "p": 0.6235},
+        {"name": "indie", "p": 0.41},
+        {"name": "rock", "p": 0.3},
+        {"name": "chillout", "p": 0.2},
+        {"name": "pop", "p": 0.1},
+    ]
+    assert scores(1, silent=True, tags=TAG_PROBABILITIES)["tags"] == []
+    without_tags = scores(2)
+    validator.validate(without_tags)
+    assert without_tags["tags"] == []
+    validator.validate(hello(tag_names=()))
+
+
+def test_top_tags_keeps_the_models_order_for_equal_probabilities_and_checks_lengths():
+    assert top_tags(("a", "b", "c", "d"), [0.5, 0.7, 0.5, 0.1], k=3) == [
+        {"name": "b", "p": 0.7}, {"name": "a", "p": 0.5}, {"name": "c", "p": 0.5}]
+    assert top_tags(("a", "b"), [0.2, 0.4]) == [{"name": "b", "p": 0.4}, {"name": "a", "p": 0.2}]  # fewer than 5
+    assert top_tags(("a", "b"), None) == []
+    with pytest.raises(ValueError):
+        top_tags(("a", "b"), [0.2, 0.4, 0.6])
+
+
+def test_the_schema_version_is_written_the_same_everywhere():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["$defs"]["hello"]["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+    assert schema["title"].endswith(f"schema version {SCHEMA_VERSION}")
+    feed_js = (REPO / "streamtag" / "web" / "feed.js").read_text()
+    assert re.findall(r"const SCHEMA_VERSION = (\d+);", feed_js) == [str(SCHEMA_VERSION)]
+    feed_md = (REPO / "docs" / "feed.md").read_text()
+    assert re.findall(r"`schema_version` is (\d+)", feed_md) == [str(SCHEMA_VERSION)]
+    assert re.findall(r'"schema_version": (\d+)', feed_md) == [str(SCHEMA_VERSION)]
+    assert schema["$defs"]["scores"]["properties"]["tags"]["maxItems"] == TOP_TAGS
 
 
 def test_schema_rejects_malformed_messages(validator):
@@ -116,6 +166,14 @@ def test_schema_rejects_malformed_messages(validator):
     assert not validator.is_valid(silent_with_tags)
     assert not validator.is_valid({"type": "scores"})
     assert not validator.is_valid({**hello(), "provider": "tpu"})
+    tagged = scores(0, tags=TAG_PROBABILITIES)
+    assert not validator.is_valid({**scores(0, silent=True), "tags": tagged["tags"]})
+    assert not validator.is_valid({**tagged, "tags": tagged["tags"] + [{"name": "jazz", "p": 0.05}]})  # six
+    assert not validator.is_valid({**tagged, "tags": [{"name": "rock", "p": 1.5}]})
+    assert not validator.is_valid({**tagged, "tags": [{"name": "rock"}]})
+    assert not validator.is_valid({k: v for k, v in tagged.items() if k != "tags"})  # required from version 2
+    assert not validator.is_valid({k: v for k, v in hello().items() if k != "tag_names"})
+    assert not validator.is_valid({**hello(), "schema_version": 1})
 
 
 def test_a_burst_larger_than_the_queue_is_dropped_oldest_first_and_reported(validator):

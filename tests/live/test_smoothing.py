@@ -14,8 +14,10 @@ QUIET_DBFS = -70.0
 HALF_LIFE_ONE_HOP_S = 0.5 / math.log(2)  # at a 0.5 s hop this time constant gives alpha = 1/2 exactly
 
 
-def feed(smoother: Smoother, genre, *, level_dbfs: float = LOUD_DBFS, taste: float = 0.5):
-    return smoother.update(genre=np.array(genre), taste=taste, moods=np.array([taste]), level_dbfs=level_dbfs)
+def feed(smoother: Smoother, genre, *, level_dbfs: float = LOUD_DBFS, taste: float = 0.5, tags=()):
+    return smoother.update(
+        genre=np.array(genre), taste=taste, moods=np.array([taste]), tags=np.array(tags), level_dbfs=level_dbfs
+    )
 
 
 def test_alpha_follows_the_time_constant():
@@ -39,6 +41,21 @@ def test_ema_values_by_hand():
     out = feed(s, [0.0, 1.0], taste=0.0)  # [0.25, 0.75]
     np.testing.assert_allclose(out.genre, [0.25, 0.75])
     assert out.taste == pytest.approx(0.25)
+
+
+def test_tags_take_the_same_ema_and_start_fresh_after_silence():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=HALF_LIFE_ONE_HOP_S, silence_enter_s=0.5))
+    np.testing.assert_allclose(feed(s, [1.0, 0.0], tags=[0.8, 0.0, 0.4]).tags, [0.8, 0.0, 0.4])
+    np.testing.assert_allclose(feed(s, [1.0, 0.0], tags=[0.0, 1.0, 0.4]).tags, [0.4, 0.5, 0.4])  # halfway
+    np.testing.assert_allclose(feed(s, [1.0, 0.0], tags=[0.0, 1.0, 0.0]).tags, [0.2, 0.75, 0.2])
+    assert feed(s, [1.0, 0.0], tags=[0.0, 1.0, 0.0], level_dbfs=QUIET_DBFS).tags is None
+    np.testing.assert_allclose(feed(s, [1.0, 0.0], tags=[0.6, 0.1, 0.3]).tags, [0.6, 0.1, 0.3])
+
+
+def test_a_model_without_tags_smooths_an_empty_vector():
+    s = Smoother(SmoothingConfig(hop_s=0.5))
+    feed(s, [1.0, 0.0])
+    assert feed(s, [0.0, 1.0]).tags.shape == (0,)
 
 
 def test_step_response_reaches_63_percent_after_one_time_constant():
@@ -93,7 +110,7 @@ def test_silence_gate_needs_consecutive_quiet_windows():
     assert not feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS).silent
     out = feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS)
     assert out.silent
-    assert out.top is None and out.genre is None and out.moods is None and out.taste is None
+    assert out.top is None and out.genre is None and out.moods is None and out.tags is None and out.taste is None
     assert out.change == TopChange(previous=0, current=None)
     out = feed(s, [0.9, 0.1], level_dbfs=QUIET_DBFS)
     assert out.silent and out.change is None

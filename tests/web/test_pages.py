@@ -3,9 +3,12 @@
 One scenario, because every step depends on audio playing in real time: ``streamtag live`` plays a file made
 from a real recording with ten seconds of digital silence in the middle; a websocket client in the test records
 what the feed sends; headless Chromium opens ``/`` and ``/overlay`` from the same server. The pages must show
-what the feed said (the top genre and the bars of the very hop they display), the silent state during the
-silence, the disconnected state when the tagger stops, and live scores again once it is restarted on the same
+what the feed said (the top genre, the bars and the tags of the very hop they display), the silent state during
+the silence, the disconnected state when the tagger stops, and live scores again once it is restarted on the same
 port. Screenshots and the browser console go to ``artifacts/web/``.
+
+The shipped model may have no tags, so the tags card is also checked on messages the test makes up itself,
+published by a feed server in the test's own process.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import signal
 import socket
 import subprocess
+import asyncio
 import sys
 import threading
 import time
@@ -30,6 +34,8 @@ import pytest
 import soundfile as sf
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from streamtag.feed import TOP_TAGS, Feed, FeedConfig, hello_message, scores_message
 
 pytestmark = pytest.mark.slow
 
@@ -205,6 +211,10 @@ return {
   bars: Array.from(document.querySelectorAll('.genre-bar')).map((b) => ({
     label: b.dataset.label, width: b.style.width, p: b.dataset.p, px: b.getBoundingClientRect().width})),
   moods: Array.from(document.querySelectorAll('.mood-bar')).map((b) => b.dataset.value),
+  tagsHidden: q('#tags-card') && q('#tags-card').hidden,
+  tags: Array.from(document.querySelectorAll('#tags-card:not([hidden]) .tag:not([hidden])')).map((t) => ({
+    name: t.dataset.name, p: t.dataset.p, text: t.querySelector('.name').textContent,
+    width: parseFloat(t.querySelector('.tag-bar').style.width)})),
   provider: q('#provider') && q('#provider').textContent,
   timelineCount: q('#timeline') && Number(q('#timeline').dataset.count),
   timelineCapacity: q('#timeline') && Number(q('#timeline').dataset.capacity),
@@ -260,8 +270,21 @@ def assert_dashboard_matches_feed(driver, recorder: FeedRecorder, live: Live) ->
     wait_for("the top genre's bar to be drawn", lambda: driver.execute_script(top_bar_px, msg["top"]) > 1, timeout_s=5)
     assert sum(float(b["p"]) for b in page["bars"]) == pytest.approx(1.0, abs=2e-3)
     assert page["moods"] == [f"{msg['moods'][name]:.4f}" for name in recorder.hello["mood_names"]]
+    # Tags: as many as the model has, up to TOP_TAGS (none for a model without tags, and then no card).
+    assert len(msg["tags"]) == min(TOP_TAGS, len(recorder.hello["tag_names"]))
+    assert page["tags"] == expected_tags(msg)
+    assert page["tagsHidden"] == (not msg["tags"])
     assert page["provider"] == recorder.hello["provider"]
     return page
+
+
+def expected_tags(msg: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the dashboard's tags card holds for a scores message: its tags in its order (read_page's shape)."""
+    return [
+        {"name": t["name"], "p": f"{t['p']:.4f}", "text": display_name(t["name"]) + percent(t["p"]),
+         "width": pytest.approx(100 * t["p"], abs=0.051)}  # the bar's width in percent, to its 0.1
+        for t in msg["tags"]
+    ]
 
 
 def assert_overlay_matches_feed(driver, recorder: FeedRecorder) -> None:
@@ -356,6 +379,7 @@ def test_dashboard_and_overlay_follow_the_feed(
         assert page["top"] == ""
         assert page["taste"] == ""
         assert all(float(b["width"].rstrip("%")) == 0 for b in page["bars"]), page["bars"]
+        assert page["tagsHidden"] and page["tags"] == []
         screenshot(driver, artifacts_dir / "dashboard-silent.png")
 
         # 3. Music again; the overlay, on a transparent page, shows the same.
@@ -415,4 +439,86 @@ def test_dashboard_and_overlay_follow_the_feed(
     errors = [
         e for e in console if e["level"] == "SEVERE" and "WebSocket connection to" not in e["message"]
     ]
+    assert not errors, errors
+
+
+# -------------------------------------------------------------------------------------------------------------
+# The tags card on made-up messages
+
+TAGS = ("rock", "pop", "jazz", "Hip-Hop", "indie", "female vocalists")
+TAG_PROBABILITIES = (0.300004, 0.1, 0.05, 0.623456, 0.41, 0.2)  # Hip-Hop, indie, rock, female vocalists, pop
+LABELS = ("classical", "electronic", "pop", "rock")
+MOODS = ("amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension",
+         "sadness")  # the shipped model's, so that the screenshot shows the real layout
+
+
+@contextlib.contextmanager
+def feed_in_a_thread(hello: dict[str, Any]) -> Iterator[tuple[Feed, Callable[[dict[str, Any]], None]]]:
+    """The real feed server with the shipped pages, on its own event loop; yields it and a thread-safe publish."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="feed-loop", daemon=True)
+    thread.start()
+    feed = Feed(FeedConfig(host=HOST, port=0), hello=hello)
+    try:
+        asyncio.run_coroutine_threadsafe(feed.start(), loop).result(timeout=10)
+        yield feed, lambda message: loop.call_soon_threadsafe(feed.publish, message)
+    finally:
+        asyncio.run_coroutine_threadsafe(feed.close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+def made_up_scores(seq: int, *, tag_names: tuple[str, ...] = TAGS, silent: bool = False) -> dict[str, Any]:
+    tags = np.array(TAG_PROBABILITIES if tag_names else [])
+    return scores_message(
+        seq=seq, t=3.0 + 0.5 * seq, window_start_s=0.5 * seq, window_end_s=3.0 + 0.5 * seq, labels=LABELS,
+        mood_names=MOODS, tag_names=tag_names, genre=None if silent else np.array([0.1, 0.2, 0.05, 0.65]),
+        top=None if silent else 3, taste=None if silent else 0.7,
+        moods=None if silent else np.linspace(0.1, 0.9, len(MOODS)), tags=None if silent else tags, level_dbfs=-80.0 if silent else -18.0, silent=silent, latency_ms=4.0,
+    )
+
+
+def test_dashboard_shows_the_top_tags_and_hides_them_when_there_are_none(browser, artifacts_dir: Path) -> None:
+    driver = browser
+    hello = hello_message(
+        model_name="made-up", model_version="1", labels=LABELS, mood_names=MOODS, tag_names=TAGS, sample_rate=22050,
+        window_s=3.0, hop_s=0.5, provider="cpu", taste_source="crowd", source="made-up messages",
+    )  # fmt: skip
+    with feed_in_a_thread(hello) as (feed, publish):
+        set_viewport(driver, DASHBOARD_VIEWPORT)
+        driver.get(f"http://{HOST}:{feed.port}/")
+        wait_for("the dashboard to connect", lambda: feed.client_count == 1, timeout_s=STATE_TIMEOUT_S)
+
+        def shown(seq: int) -> Callable[[], dict[str, Any] | None]:
+            return lambda: (page := read_page(driver))["seq"] == seq and page
+
+        tagged = made_up_scores(0)
+        publish(tagged)
+        page = wait_for("the tagged hop", shown(0), timeout_s=STATE_TIMEOUT_S)
+        assert not page["tagsHidden"]
+        assert page["tags"] == expected_tags(tagged)
+        assert [t["text"] for t in page["tags"]] == ["Hip-Hop62%", "indie41%", "rock30%", "female vocalists20%",
+                                                     "pop10%"]  # fmt: skip
+        assert [t["p"] for t in page["tags"]] == ["0.6235", "0.4100", "0.3000", "0.2000", "0.1000"]
+        top_tag_px = "return document.querySelector('.tag .tag-bar').getBoundingClientRect().width"
+        wait_for("the top tag's bar to be drawn", lambda: driver.execute_script(top_tag_px) > 1, timeout_s=5)
+        card = driver.execute_script("return document.querySelector('#tags-card').getBoundingClientRect().height")
+        assert card > 20  # laid out in the grid, not collapsed
+        screenshot(driver, artifacts_dir / "dashboard-tags.png")
+
+        publish(made_up_scores(1, silent=True))
+        page = wait_for("the silent hop", shown(1), timeout_s=STATE_TIMEOUT_S)
+        assert page["state"] == "silent" and page["tagsHidden"] and page["tags"] == []
+
+        publish(made_up_scores(2))
+        assert wait_for("tags again", shown(2), timeout_s=STATE_TIMEOUT_S)["tags"] == expected_tags(tagged)
+
+        publish(made_up_scores(3, tag_names=()))  # a model without tags sends []
+        page = wait_for("the hop without tags", shown(3), timeout_s=STATE_TIMEOUT_S)
+        assert page["state"] == "live" and page["tagsHidden"] and page["tags"] == []
+        card = driver.execute_script("return document.querySelector('#tags-card').getBoundingClientRect().height")
+        assert card == 0
+        screenshot(driver, artifacts_dir / "dashboard-no-tags.png")
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
