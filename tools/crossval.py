@@ -68,26 +68,67 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     }) + "\n")
 
 
-def report(out: Path, tracks_by_id: dict) -> dict:
+def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) -> dict:
+    """Pool the folds and score every contender on them (streamtag.train.cv_report)."""
+    from streamtag.train import cv_report
+    from streamtag.train.baseline import FeatureCache
     from streamtag.train.evaluate import score_clips
 
     folds = [json.loads(p.read_text()) for p in sorted(out.glob("fold-*/predictions.json"))]
     if not folds:
         raise SystemExit(f"{out}: no fold has finished yet")
-    settings = {(f["folds"], f["epochs"], f["average_last"], f["seed"]) for f in folds}
+    settings = {(f["folds"], f["epochs"], f["average_last"], f["seed"], f.get("split")) for f in folds}
     ids = [i for f in folds for i in f["track_ids"]]
     if len(settings) > 1 or len(ids) != len(set(ids)):
         raise SystemExit(f"{out}: its folds come from runs with different settings {sorted(settings)}; "
                          "pool one run's folds (another --out per run)")
     labels, mood_names = tuple(folds[0]["labels"]), tuple(folds[0]["mood_names"])
-    per_fold = []
-    for fold in folds:
-        truth = [labels.index(tracks_by_id[i].genre) for i in fold["track_ids"]]
-        per_fold.append(float(np.mean(np.argmax(fold["genre"], axis=1) == truth)))
-    pooled = {key: np.concatenate([np.array(fold[key]) for fold in folds]) for key in ("genre", "taste", "moods")}
-    tracks = [tracks_by_id[i] for fold in folds for i in fold["track_ids"]]
+    tracks = [tracks_by_id[i] for i in ids]
+    fold = np.concatenate([np.full(len(f["track_ids"]), f["fold"]) for f in folds])
+    pooled = {key: np.concatenate([np.array(f[key]) for f in folds]) for key in ("genre", "taste", "moods")}
+    genre = np.array([labels.index(t.genre) for t in tracks])
+    artists = np.array([t.artist for t in tracks])
+    like = np.array([t.like_rate for t in tracks])
+    mood_truth = np.stack([t.mood_rates for t in tracks])
+    crnn_right = pooled["genre"].argmax(1) == genre
     scores = score_clips(labels, tracks, pooled["genre"], pooled["taste"], pooled["moods"], mood_names)
-    return {"folds": [f["fold"] for f in folds], "fold_accuracy": per_fold, **scores.to_dict()}
+    per_fold = [float(crnn_right[fold == k].mean()) for k in np.unique(fold)]
+    rival = cv_report.genre_mean_taste(pooled["genre"], genre, like, fold)
+    result = {
+        "n_tracks": len(tracks), "n_artists": len(set(artists)), "folds": [f["fold"] for f in folds],
+        "crnn": {**scores.to_dict(), "fold_accuracy": per_fold, "fold_accuracy_spread": [min(per_fold), max(per_fold)],
+                 "mood_mean_r": cv_report.mean_pearson(pooled["moods"], mood_truth)},
+        "taste_genre_mean_rival": {"spearman": cv_report.spearman(rival, like)},
+    }
+    result["crnn_taste_minus_rival"] = {
+        "spearman": scores.taste_spearman - result["taste_genre_mean_rival"]["spearman"],
+        "interval_95": cv_report.bootstrap_interval(
+            lambda i: cv_report.spearman(pooled["taste"][i], like[i]) - cv_report.spearman(rival[i], like[i]), artists),
+    }
+    features = FeatureCache(cache)
+    x_svm = np.stack([features.get(t.path) for t in tracks])
+    svm = cv_report.svm_genre(x_svm, genre, artists, fold)
+    result["feature_svm"] = {"accuracy": float(np.mean(svm == genre))}
+    result["crnn_minus_svm"] = {
+        "accuracy": float(crnn_right.mean() - np.mean(svm == genre)),
+        "interval_95": cv_report.bootstrap_interval(lambda i: crnn_right[i].mean() - (svm[i] == genre[i]).mean(), artists),
+    }
+    if teacher is not None:
+        from streamtag.train.distill import TeacherCache
+
+        cache_t = TeacherCache(teacher, student_rate=22050, student_stft_hop=512, student_window_frames=128)
+        x_t = np.stack([cache_t.get(t.path).features.mean(axis=0) for t in tracks])
+        probe = cv_report.probe_genre(x_t, genre, artists, fold)
+        result["teacher_probe"] = {
+            "teacher": cache_t.teacher, "accuracy": float(np.mean(probe == genre)),
+            "mood_mean_r": cv_report.mean_pearson(cv_report.ridge_rates(x_t, mood_truth, artists, fold), mood_truth),
+            "taste_spearman": cv_report.spearman(cv_report.ridge_rates(x_t, like, artists, fold), like),
+        }
+        result["crnn_minus_teacher_probe"] = {
+            "accuracy": float(crnn_right.mean() - np.mean(probe == genre)),
+            "interval_95": cv_report.bootstrap_interval(lambda i: crnn_right[i].mean() - (probe[i] == genre[i]).mean(), artists),
+        }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--folds must be 2 or more and --average-last between 0 and --epochs")
     dataset = load_dataset(args.data_dir)
     if args.report:
-        print(json.dumps(report(args.out, {t.track_id: t for t in dataset.tracks}), indent=1))
+        result = report(args.out, {t.track_id: t for t in dataset.tracks}, cache=args.cache, teacher=args.teacher)
+        (args.out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result, indent=1))
         return 0
     test_ids = set() if args.split == "none" else {t.track_id for t in load_split(Path(args.split), dataset.tracks)["test"]}
     tracks = [t for t in dataset.tracks if t.track_id not in test_ids]
