@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data"
 SHIPPED_MODEL = REPO / "models" / "streamtag.onnx"
+
+# The suite never reads or writes the user's own folders: one like in `streamtag live` would otherwise put a
+# taste profile in the way of every test that tags (and a test could overwrite the user's labels). Set at import,
+# before any test runs, so every subprocess a test starts inherits it too.
+ISOLATED_HOME = Path(tempfile.mkdtemp(prefix="streamtag-tests-"))
+for _variable, _folder in (("STREAMTAG_HOME", "streamtag"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                           ("XDG_CACHE_HOME", "cache")):
+    os.environ[_variable] = str(ISOLATED_HOME / _folder)
 
 
 @pytest.fixture(scope="session")
