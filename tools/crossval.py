@@ -32,24 +32,25 @@ sys.path.insert(0, str(REPO))
 
 from streamtag.errors import StreamtagError  # noqa: E402
 from streamtag.train.data import artist_folds, load_dataset, load_split  # noqa: E402
+from streamtag.train.options import add_recipe_options  # noqa: E402
 
 
 def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     import torch
 
     from streamtag.train.crnn import CRNN
-    from streamtag.train.loop import TrainConfig, clip_predictions, train
+    from streamtag.train.loop import clip_predictions, train
     from streamtag.train.material import Material, unlabelled_tracks
+    from streamtag.train.options import architecture_of, train_config_of
 
     torch.set_num_threads(1)  # one fold per core; see `streamtag train --threads`
     held_out = folds[args.fold]
     fitted = [t for i, fold in enumerate(folds) if i != args.fold for t in fold]
     material = Material.open(labels, cache_dir=args.cache, teacher_dir=args.teacher,
-                             distil_features=args.feature_weight > 0)
+                             distil_features=args.feature_weight > 0, **architecture_of(args))
     model_config = material.model_config
     unlabelled = unlabelled_tracks(args.unlabelled)
-    config = TrainConfig(epochs=args.epochs, patience=args.epochs, seed=args.seed, average_epochs=args.average_last,
-                         tag_weight=args.tag_weight, feature_weight=args.feature_weight)
+    config = train_config_of(args, patience=args.epochs)
     out = args.out / f"fold-{args.fold}"
     print(f"fold {args.fold}: training on {len(fitted)} tracks and {len(unlabelled)} unlabelled files, "
           f"scoring {len(held_out)}", flush=True)
@@ -136,15 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--split", default=str(REPO / "models" / "split-emotify.json"),
                         help="its test part is left out (default: the shipped Emotify split); 'none': fold every track")
-    parser.add_argument("--teacher", type=Path, help="the teacher's targets (tools/teacher_targets.py)")
-    parser.add_argument("--unlabelled", type=Path, nargs="+", default=[], help="unlabelled audio for distillation")
-    parser.add_argument("--tag-weight", type=float, default=5.0)
-    parser.add_argument("--feature-weight", type=float, default=1.0)
+    add_recipe_options(parser)
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--fold", type=int, help="train and score this fold (0-based)")
     parser.add_argument("--report", action="store_true", help="pool the folds that have finished")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--average-last", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "crossval")
     parser.add_argument("--cache", type=Path, default=Path(user_cache_dir("streamtag")),

@@ -10,6 +10,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from streamtag.errors import StreamtagError
+from streamtag.train.options import add_recipe_options
 
 
 def register(subparsers) -> None:
@@ -25,17 +26,7 @@ def register(subparsers) -> None:
     fit.add_argument("--all", action="store_true",
                      help="as --final, on every labelled track, test split included (once the recipe is chosen by "
                           "tools/crossval.py): how the shipped model is trained")
-    p.add_argument("--teacher", type=Path, metavar="DIR",
-                   help="distil a pretrained tagger: its targets, written by tools/teacher_targets.py")
-    p.add_argument("--unlabelled", type=Path, nargs="+", default=[], metavar="PATH",
-                   help="audio files or folders with no labels, learned from the teacher only (needs --teacher)")
-    p.add_argument("--tag-weight", type=float, default=5.0, help="weight of the teacher's tags in the loss")
-    p.add_argument("--feature-weight", type=float, default=1.0,
-                   help="weight of the teacher's features in the loss (0: tags only)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--average-last", type=int, default=0, metavar="N",
-                   help="the model (best.pt) is the mean of the weights after each of the last N epochs "
-                        "(stochastic weight averaging; early stopping is then off; default 0: off)")
+    add_recipe_options(p)
     p.add_argument("--patience", type=int, default=20, help="epochs without valid improvement before stopping")
     p.add_argument("--max-minutes", type=float, help="stop after this much training time")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
@@ -44,10 +35,6 @@ def register(subparsers) -> None:
     # against each other and a step takes ~5x longer than on one thread.
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: all cores)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--mixup", type=float, default=0.3, help="mixup alpha (0: off)")
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--lr", type=float, default=2e-3)
     p.set_defaults(run=run)
 
 
@@ -65,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from streamtag.train.data import load_dataset, load_split, save_split, split_by_artist
-    from streamtag.train.loop import TrainConfig, train
+    from streamtag.train.loop import train
     from streamtag.train.material import Material, unlabelled_tracks
+    from streamtag.train.options import architecture_of, train_config_of
 
     console = Console(stderr=True)
     if not 0 <= args.average_last <= args.epochs:
@@ -87,13 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise StreamtagError(f"{args.data_dir}: the split has an empty train or valid part; add data or pass --split")
     args.out.mkdir(parents=True, exist_ok=True)
     save_split(args.out / "split.json", split, dataset=dataset.name, seed=args.seed)
-    material = Material.open(dataset.labels, cache_dir=args.cache, teacher_dir=args.teacher, dropout=args.dropout,
-                             distil_features=args.feature_weight > 0)
+    material = Material.open(dataset.labels, cache_dir=args.cache, teacher_dir=args.teacher,
+                             distil_features=args.feature_weight > 0, **architecture_of(args))
     model_config = material.model_config
-    config = TrainConfig(epochs=args.epochs, average_epochs=args.average_last, patience=args.patience, seed=args.seed,
-                         max_minutes=args.max_minutes, device=device, mixup_alpha=args.mixup,
-                         weight_decay=args.weight_decay, learning_rate=args.lr, tag_weight=args.tag_weight,
-                         feature_weight=args.feature_weight)
+    config = train_config_of(args, patience=args.patience, max_minutes=args.max_minutes, device=device)
     unlabelled = unlabelled_tracks(args.unlabelled)
     no_valid = args.final or args.all
     console.print(f"[bold]{dataset.name}[/]: {len(dataset.tracks)} tracks, labels {', '.join(dataset.labels)}; "

@@ -10,38 +10,13 @@ the feature head only shapes the embedding during training and is not exported.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from streamtag.train.data import GEMS_MOODS
-from streamtag.train.frontend import FrontendConfig, LogMel
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    labels: tuple[str, ...]
-    mood_names: tuple[str, ...] = GEMS_MOODS
-    window_samples: int = 66150  # 3.0 s at 22050 Hz
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    gru_hidden: int = 64
-    embedding_dim: int = 64
-    dropout: float = 0.3
-    tag_names: tuple[str, ...] = ()  # the teacher's tags: a "tags" output when not empty
-    teacher_features: int = 0  # width of the teacher's feature vector the embedding learns to predict (0: none)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        data = dict(data)
-        data["frontend"] = FrontendConfig(**data["frontend"])
-        for key in ("labels", "mood_names", "channels", "tag_names"):
-            data[key] = tuple(data.get(key, ()))
-        return cls(**data)
+from streamtag.train.config import ModelConfig
+from streamtag.train.frontend import LogMel
 
 
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:

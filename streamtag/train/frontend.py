@@ -11,30 +11,14 @@ log-mels cached from whole tracks identical to what the model computes on any ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
+from streamtag.train.config import FrontendConfig
+
 # Floor of the mel power before the log, in power units: -100 dB, far below 16-bit quantisation noise.
 _POWER_FLOOR = 1e-10
-
-
-@dataclass(frozen=True)
-class FrontendConfig:
-    sample_rate: int = 22050
-    n_fft: int = 1024
-    hop_samples: int = 512
-    n_mels: int = 96
-    fmin_hz: float = 0.0
-    fmax_hz: float | None = None  # None: Nyquist
-
-    def n_frames(self, n_samples: int) -> int:
-        """Frames the front end yields for ``n_samples`` of audio (no centring)."""
-        if n_samples < self.n_fft:
-            return 0
-        return 1 + (n_samples - self.n_fft) // self.hop_samples
 
 
 # Slaney's mel scale (the Auditory Toolbox's, librosa's default): linear below 1 kHz, logarithmic above.

@@ -5,7 +5,7 @@ the teacher's targets, put together into the arrays the loop reads. One place fo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from streamtag.audio import AUDIO_SUFFIXES
@@ -36,16 +36,17 @@ class Material:
     teacher: TeacherCache | None
 
     @classmethod
-    def open(cls, labels: tuple[str, ...], *, cache_dir: Path, teacher_dir: Path | None, dropout: float = 0.3,
-             distil_features: bool = True) -> Material:
-        probe = ModelConfig(labels=labels, dropout=dropout)
+    def open(cls, labels: tuple[str, ...], *, cache_dir: Path, teacher_dir: Path | None, distil_features: bool = True,
+             **architecture) -> Material:
+        """``architecture``: ModelConfig fields (dropout, channels, gru_hidden, embedding_dim)."""
+        probe = ModelConfig(labels=labels, **architecture)
         teacher = None
         if teacher_dir is not None:
             teacher = TeacherCache(teacher_dir, student_rate=probe.frontend.sample_rate,
                                    student_stft_hop=probe.frontend.hop_samples,
                                    student_window_frames=probe.frontend.n_frames(probe.window_samples))
-            probe = ModelConfig(labels=labels, dropout=dropout, tag_names=teacher.tag_names,
-                                teacher_features=teacher.n_features if distil_features else 0)
+            probe = replace(probe, tag_names=teacher.tag_names,
+                            teacher_features=teacher.n_features if distil_features else 0)
         return cls(model_config=probe, cache=LogMelCache(cache_dir, CRNN(probe).frontend), teacher=teacher)
 
     def training_set(self, tracks: list[Track], *, on_track: Callable[[], None] | None = None) -> TrainingSet:
@@ -60,3 +61,4 @@ class Material:
         teacher_of = None if self.teacher is None else (lambda track: self.teacher.get(track.path))
         return TrainingSet.build(tracks, self.model_config.labels, len(self.model_config.mood_names), logmel_of,
                                  teacher_of)
+
