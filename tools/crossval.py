@@ -54,7 +54,12 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     out = args.out / f"fold-{args.fold}"
     print(f"fold {args.fold}: training on {len(fitted)} tracks and {len(unlabelled)} unlabelled files, "
           f"scoring {len(held_out)}", flush=True)
-    train(model_config, config, material.training_set(fitted + unlabelled), None, out, resume=True)
+    train_set = material.training_set(fitted + unlabelled)
+    train(model_config, config, train_set, None, out, resume=True)
+    if args.probe_heads:
+        from streamtag.train.probe_heads import refit_checkpoint
+
+        print(f"fold {args.fold}: probe heads {refit_checkpoint(out / 'best.pt', train_set, [t.artist for t in fitted + unlabelled])}")
     model = CRNN(model_config)
     model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
     window_frames = model_config.frontend.n_frames(model_config.window_samples)
@@ -62,7 +67,7 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     clips = clip_predictions(model, held_out_set.logmels, window_frames=window_frames, hop_frames=config.eval_hop_frames)
     (out / "predictions.json").write_text(json.dumps({
         "fold": args.fold, "folds": args.folds, "epochs": args.epochs, "average_last": args.average_last,
-        "seed": args.seed, "split": str(args.split), "labels": list(labels), "mood_names": list(model_config.mood_names),
+        "probe_heads": args.probe_heads, "seed": args.seed, "split": str(args.split), "labels": list(labels), "mood_names": list(model_config.mood_names),
         "tag_names": list(model_config.tag_names), "track_ids": [t.track_id for t in held_out],
         "train_track_ids": [t.track_id for t in fitted],
         **{name: values.tolist() for name, values in clips.items()},
@@ -78,7 +83,7 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
     folds = [json.loads(p.read_text()) for p in sorted(out.glob("fold-*/predictions.json"))]
     if not folds:
         raise SystemExit(f"{out}: no fold has finished yet")
-    settings = {(f["folds"], f["epochs"], f["average_last"], f["seed"], f.get("split")) for f in folds}
+    settings = {(f["folds"], f["epochs"], f["average_last"], f.get("probe_heads"), f["seed"], f.get("split")) for f in folds}
     ids = [i for f in folds for i in f["track_ids"]]
     if len(settings) > 1 or len(ids) != len(set(ids)):
         raise SystemExit(f"{out}: its folds come from runs with different settings {sorted(settings)}; "

@@ -122,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
         }
         reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
                         on_epoch=on_epoch, on_batch=on_batch, extra_state={"provenance": provenance})
+        if reports and args.probe_heads:
+            from streamtag.train.probe_heads import refit_checkpoint
+
+            chosen = refit_checkpoint(args.out / "best.pt", train_set, [t.artist for t in fit_tracks])
+            progress.console.print(f"heads refitted as linear probes ({chosen})")
     minutes = (time.monotonic() - started) / 60
     if not reports:
         return 0

@@ -22,6 +22,9 @@ def add_recipe_options(parser) -> None:
                         help="the model (best.pt) is the mean of the weights after each of the last N epochs "
                              "(stochastic weight averaging; early stopping is then off; default 0: off)")
     parser.add_argument("--mixup", type=float, default=0.3, help="mixup alpha (0: off)")
+    parser.add_argument("--probe-heads", action="store_true",
+                        help="after training, refit the genre, mood and taste heads as linear probes on the network's "
+                             "features (streamtag.train.probe_heads)")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--lr", type=float, default=2e-3)
