@@ -6,13 +6,20 @@ dropped and counted; the next ``scores`` message it receives carries that count 
 the pipeline are not delayed. The message formats are documented in ``docs/feed.md`` and
 ``docs/feed.schema.json``; the builders below are the one place they are made.
 
+Every message is strict JSON: the builders leave out or clamp numbers that are not finite (a NaN from the model,
+an infinite level from a sample of Inf), and the sender refuses to send ``NaN`` or ``Infinity`` at all.
+
 Incoming messages: ``{"type": "label", "value": "like" | "dislike"}`` is passed to ``on_label(value)``, and the
 client gets an ``ack`` with the text that returns (or the error). Anything else gets an ``ack`` with an error.
-The callback runs on the event loop, between hops, so it never races the tagger that uses the taste profile.
+Each client may label ``label_burst`` times at once, then once per ``label_interval_s`` (a token bucket); labels
+over that are answered with an error and never reach ``on_label``. The callback runs on the event loop, between
+hops, so it never races the tagger that uses the taste profile.
 
 Plain HTTP on the same host and port (websockets' ``process_request`` hook): ``/`` is the dashboard,
 ``/overlay`` the overlay, ``/static/<name>`` the other files of ``streamtag/web`` with a whitelisted name and
-extension; everything else is 404.
+extension; everything else is 404. ``HEAD`` gets the headers ``GET`` would, without the body; other methods 405.
+Requests from foreign web pages (``Origin``) or foreign names (``Host``, DNS rebinding) are refused with 403,
+and a request that repeats ``Host``, ``Origin`` or ``Upgrade`` with 400.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import asyncio
 import collections
 import email.utils
 import errno
+import ipaddress
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamtag.errors import FeedError, StreamtagError
+from streamtag.tagger import SILENCE_FLOOR_DBFS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,14 @@ DEFAULT_PORT = 8765
 LABEL_VALUES = ("like", "dislike")
 _FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
 TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
+# The highest level a scores message reports: docs/feed.schema.json's maximum. Float audio can go past full scale
+# (0 dBFS) a little; a level above this (or an infinite one, from a sample of Inf) says only "far too loud".
+LEVEL_CEILING_DBFS = 10.0
+# Labels per client: a person labels a song or two a minute, and a burst of 5 covers second thoughts and a few
+# quick corrections; after that one per 2 s never gets in a person's way, but keeps a script from filling the
+# taste profile with thousands of labels (the red team saved 1,700 in 150 s before this limit).
+LABEL_BURST = 5
+LABEL_INTERVAL_S = 2.0
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -74,6 +92,11 @@ class FeedConfig:
     # ping waits behind the blocked write, so the pong timeout never starts.
     stall_timeout_s: float = 10.0
     web_dir: Path | None = None  # None: the pages shipped in streamtag/web
+    # Names of this machine that Host and Origin may carry besides loopback and the bound address, e.g. its LAN
+    # name when the feed is bound to a LAN address; no port, IPv6 addresses without brackets.
+    allowed_hosts: tuple[str, ...] = ()
+    label_burst: int = LABEL_BURST
+    label_interval_s: float = LABEL_INTERVAL_S
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -100,14 +123,29 @@ def _r(x: float) -> float:
     return round(float(x), _FLOAT_DIGITS)
 
 
+def _known(pairs: Any) -> list[tuple[str, float]]:
+    """The (name, probability) pairs whose probability is a number: NaN or Inf means the model gave nothing usable
+    for that name, and JSON has no way to say it other than leaving the name out."""
+    return [(name, float(p)) for name, p in pairs if math.isfinite(p)]
+
+
+def _level(level_dbfs: float) -> float:
+    """The level as the schema allows it: NaN (no measurable level) and -inf read as the silence floor, anything
+    above ``LEVEL_CEILING_DBFS`` (+inf included) as the ceiling."""
+    if math.isnan(level_dbfs):
+        return SILENCE_FLOOR_DBFS
+    return round(min(max(float(level_dbfs), SILENCE_FLOOR_DBFS), LEVEL_CEILING_DBFS), 1)
+
+
 def top_tags(tag_names: list[str] | tuple[str, ...], tags: Any, *, k: int = TOP_TAGS) -> list[dict[str, Any]]:
     """The ``k`` most probable tags, most probable first, as ``[{"name", "p"}]``; ``[]`` when ``tags`` is None.
 
-    Ranked on the unrounded values; equal ones keep the model's order of tag names (a stable sort).
+    Ranked on the unrounded values; equal ones keep the model's order of tag names (a stable sort). Tags whose
+    probability is not finite are left out (a NaN would also make the order undefined).
     """
     if tags is None:
         return []
-    pairs = sorted(zip(tag_names, tags, strict=True), key=lambda pair: -pair[1])
+    pairs = sorted(_known(zip(tag_names, tags, strict=True)), key=lambda pair: -pair[1])
     return [{"name": name, "p": _r(p)} for name, p in pairs[:k]]
 
 
@@ -163,19 +201,20 @@ def scores_message(
     """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
 
     ``tags`` holds every tag's probability (none for a model without tags); the message carries the ``TOP_TAGS``
-    most probable.
+    most probable. Probabilities that are not finite are left out of ``genre``, ``moods`` and ``tags``, and make
+    ``taste`` null; ``level_dbfs`` is clamped to the silence floor and ``LEVEL_CEILING_DBFS``.
     """
     return {
         "type": "scores",
         "seq": seq,
         "t": _r(t),
         "window": {"start": _r(window_start_s), "end": _r(window_end_s)},
-        "genre": {} if genre is None else {label: _r(p) for label, p in zip(labels, genre, strict=True)},
+        "genre": {} if genre is None else {label: _r(p) for label, p in _known(zip(labels, genre, strict=True))},
         "top": None if top is None else labels[top],
-        "taste": None if taste is None else _r(taste),
-        "moods": {} if moods is None else {name: _r(s) for name, s in zip(mood_names, moods, strict=True)},
+        "taste": None if taste is None or not math.isfinite(taste) else _r(taste),
+        "moods": {} if moods is None else {name: _r(s) for name, s in _known(zip(mood_names, moods, strict=True))},
         "tags": top_tags(tag_names, tags),
-        "level_dbfs": round(float(level_dbfs), 1),
+        "level_dbfs": _level(level_dbfs),
         "silent": bool(silent),
         "latency_ms": round(float(latency_ms), 2),
         "audio_dropped_s": _r(audio_dropped_s),
@@ -197,15 +236,35 @@ def ack_message(*, value: str | None, ok: bool, text: str) -> dict[str, Any]:
 # Server
 
 
-class _Client:
-    """One connection's bounded outbox. ``put`` never waits; a full outbox drops its oldest message."""
+class TokenBucket:
+    """At most ``burst`` takes at once, then one per ``interval_s``. No clock of its own: the caller passes the time."""
 
-    def __init__(self, ws: Any, *, capacity: int) -> None:
+    def __init__(self, *, burst: int, interval_s: float, now_s: float) -> None:
+        self.burst = burst
+        self.interval_s = interval_s
+        self._tokens = float(burst)
+        self._last_s = now_s
+
+    def take(self, now_s: float) -> bool:
+        """Use one token if there is one; False (and nothing used) if not."""
+        self._tokens = min(float(self.burst), self._tokens + (now_s - self._last_s) / self.interval_s)
+        self._last_s = now_s
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class _Client:
+    """One connection's bounded outbox and label allowance. ``put`` never waits; a full outbox drops its oldest."""
+
+    def __init__(self, ws: Any, *, capacity: int, labels: TokenBucket) -> None:
         self.ws = ws
         self.capacity = capacity
         self.outbox: collections.deque[dict[str, Any]] = collections.deque()
         self.ready = asyncio.Event()
         self.dropped = 0
+        self.labels = labels
 
     def put(self, message: dict[str, Any]) -> None:
         if len(self.outbox) >= self.capacity:
@@ -225,6 +284,8 @@ class Feed:
         self._clients: set[_Client] = set()
         self._server: Any = None
         self._web_dir = self.config.web_dir or Path(str(resources.files("streamtag.web")))
+        names = {"localhost", self.config.host, *self.config.allowed_hosts}
+        self._own_names = frozenset(name.lower() for name in names if name not in _ALL_INTERFACES)
 
     @property
     def port(self) -> int:
@@ -244,7 +305,7 @@ class Feed:
         from websockets.asyncio.server import serve
 
         cfg = self.config
-        if cfg.host.lower() not in _LOOPBACK_NAMES and not cfg.host.startswith("127."):
+        if cfg.host.lower() != "localhost" and not _is_loopback_address(cfg.host):
             log.warning("the feed on %s:%s is reachable from other machines: anyone who reaches it can read the tags "
                         "and send labels to your taste profile", cfg.host or "*", cfg.port)
         try:
@@ -294,13 +355,16 @@ class Feed:
     async def _handle(self, ws: Any) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        client = _Client(ws, capacity=self.config.queue_messages)
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        labels = TokenBucket(burst=cfg.label_burst, interval_s=cfg.label_interval_s, now_s=loop.time())
+        client = _Client(ws, capacity=cfg.queue_messages, labels=labels)
         client.put(self.hello)
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         try:
             async for raw in ws:
-                client.put(self._answer(raw))
+                client.put(self._answer(raw, client, now_s=loop.time()))
         except ConnectionClosed:
             pass
         finally:
@@ -317,7 +381,11 @@ class Feed:
                     message = client.outbox.popleft()
                     if message.get("type") == "scores":
                         message = {**message, "dropped": client.dropped}
-                    text = json.dumps(message, separators=(",", ":"))
+                    try:
+                        text = json.dumps(message, separators=(",", ":"), allow_nan=False)
+                    except ValueError:  # a builder let a NaN or Inf through: a bug, but no reason to stop the feed
+                        log.error("feed message not sent: it is not strict JSON (NaN or Infinity): %.200r", message)
+                        continue
                     try:
                         await asyncio.wait_for(client.ws.send(text), self.config.stall_timeout_s)
                     except TimeoutError:
@@ -329,7 +397,7 @@ class Feed:
         except ConnectionClosed:
             pass
 
-    def _answer(self, raw: str | bytes) -> dict[str, Any]:
+    def _answer(self, raw: str | bytes, client: _Client, *, now_s: float) -> dict[str, Any]:
         try:
             request = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: '[[[[...' within max_size
@@ -341,6 +409,10 @@ class Feed:
             return ack_message(value=None, ok=False, text=f"label value must be one of {', '.join(LABEL_VALUES)}")
         if self.on_label is None:
             return ack_message(value=value, ok=False, text="this streamtag live does not take labels (no taste profile)")
+        if not client.labels.take(now_s):
+            cfg = self.config
+            return ack_message(value=value, ok=False, text=(
+                f"too many labels: slow down ({cfg.label_burst} at once, then one every {cfg.label_interval_s:g} s)"))
         try:
             text = self.on_label(value)
         except StreamtagError as exc:
@@ -353,10 +425,21 @@ class Feed:
     # -- plain HTTP --------------------------------------------------------------------------------------------
 
     def _process_request(self, connection: Any, request: Any) -> Any:
-        refusal = self._refuse_foreign(request.headers)
+        response = self._respond(connection, request)
+        if request.method == "HEAD" and response is not None:
+            response.body = b""  # the headers GET would get, Content-Length included (RFC 9110, 9.3.2)
+        return response
+
+    def _respond(self, connection: Any, request: Any) -> Any:
+        refusal = self._refuse(request.headers)
         if refusal:
-            return connection.respond(403, refusal)
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return connection.respond(*refusal)
+        if request.method not in _METHODS:
+            response = connection.respond(405, f"{request.method} is not served here\n")
+            response.headers["Allow"] = ", ".join(_METHODS)
+            return response
+        # HEAD cannot be upgraded (websockets would answer 405, with a body): it gets the headers of the page
+        if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
             if len(self._clients) >= self.config.max_clients:
                 return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
             return None  # go on with the websocket handshake
@@ -371,32 +454,51 @@ class Feed:
             return connection.respond(404, "not found\n")
         return _file_response(connection, file)
 
-
-    def _refuse_foreign(self, headers: Any) -> str | None:
-        """Why a request from a foreign web page must be refused, else None.
+    def _refuse(self, headers: Any) -> tuple[int, str] | None:
+        """Why a request must be refused, as (HTTP status, text), else None.
 
         Any page the user visits can open ``ws://127.0.0.1:8765``; the browser then sends that page's
         ``Origin``, and a DNS-rebinding page sends its own name as ``Host``. Both must name this machine (or the
-        address the feed was explicitly bound to). Programs other than browsers send no ``Origin``.
+        address the feed was explicitly bound to, or a name in ``allowed_hosts``), compared whole: a prefix test
+        would let ``127.0.0.1.evil.example`` through. ``Origin: null`` (a sandboxed frame, a file:// page) is a
+        browser page too, and names nothing. Programs other than browsers send no ``Origin``.
         """
-        host = urlsplit("//" + headers.get("Host", "")).hostname
-        all_interfaces = self.config.host in _ALL_INTERFACES  # the user chose to be reachable by any name
-        if host is not None and not all_interfaces and not self._is_own_host(host):
-            return f"host {host!r} is not this feed's\n"
+        for name in _SINGLE_HEADERS:
+            if len(headers.get_all(name)) > 1:
+                return 400, f"more than one {name} header\n"
+        host_header = headers.get("Host")
         origin = headers.get("Origin")
-        if origin is not None and origin != "null":
-            origin_host = urlsplit(origin).hostname or ""
-            if not (self._is_own_host(origin_host) or origin_host == host):  # our own pages are same-origin
-                return f"pages from {origin} may not use this feed\n"
+        try:
+            host = None if host_header is None else urlsplit("//" + host_header).hostname
+            origin_host = None if origin is None else urlsplit(origin).hostname
+        except ValueError:  # what urlsplit says of an unclosed IPv6 bracket, e.g. "Host: [zz"
+            return 400, "the Host or Origin header is not an address\n"
+        all_interfaces = self.config.host in _ALL_INTERFACES  # the user chose to be reachable by any name
+        if host_header is not None and not all_interfaces and not self._is_own_host(host):
+            return 403, f"host {host!r} is not this feed's\n"
+        if origin is not None:
+            same_origin = origin_host is not None and origin_host == host  # our own pages, by whatever name
+            if not (same_origin or self._is_own_host(origin_host)):
+                return 403, f"pages from {origin} may not use this feed\n"
         return None
 
-    def _is_own_host(self, host: str) -> bool:
-        host = host.lower()
-        return host in _LOOPBACK_NAMES or host.startswith("127.") or host == self.config.host.lower()
+    def _is_own_host(self, host: str | None) -> bool:
+        """Whether ``host`` (a hostname as urlsplit gives it: lower case, no brackets) names this feed."""
+        return host is not None and (host in self._own_names or _is_loopback_address(host))
 
 
-_LOOPBACK_NAMES = frozenset({"localhost", "::1"})
+def _is_loopback_address(name: str) -> bool:
+    """A literal loopback address (127.0.0.0/8, ::1); a name such as ``127.0.0.1.evil.example`` is not one."""
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 _ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
+_METHODS = ("GET", "HEAD")
+# Headers read as one value: two of them are ambiguous (which one would a proxy, or the browser, have meant?).
+_SINGLE_HEADERS = ("Host", "Origin", "Upgrade")
 
 
 def _file_response(connection: Any, file: Path) -> Any:

@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                         help="execution provider; cuda fails clearly where it cannot load (default auto)")
     parser.add_argument("--ws", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}", metavar="HOST:PORT",
                         help=f"websocket feed address (default {DEFAULT_HOST}:{DEFAULT_PORT}; loopback only)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="another name of this machine that browsers may use for the feed and its pages, e.g. "
+                             "its LAN name with --ws 192.168.1.5:8765 (repeatable; loopback names always work)")
     parser.add_argument("--no-ws", action="store_true", help="no websocket feed")
     parser.add_argument("--max-clients", type=int, default=16, help="feed client limit (default 16)")
     parser.add_argument("--no-tui", action="store_true", help="one line per hop instead of the terminal display")
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     feed = None
     if not args.no_ws:
         host, port = parse_address(args.ws)
-        feed = FeedConfig(host=host, port=port, max_clients=args.max_clients)
+        feed = FeedConfig(host=host, port=port, max_clients=args.max_clients,
+                          allowed_hosts=tuple(args.allow_host))
     if args.json:
         output = "json"
     elif args.no_tui or not sys.stdout.isatty():
