@@ -10,6 +10,10 @@ import pytest
 
 from streamtag.engine import Engine, default_model_path
 from streamtag.errors import ModelError
+from tests.conftest import REPO
+
+# The shipped model of format 1 (streamtag-crnn 1.0.0), kept to show that old models still load.
+FORMAT_1_MODEL = REPO / "tests" / "fixtures" / "format1-streamtag-crnn-1.0.0.onnx"
 
 
 def test_default_model_is_the_shipped_one(model_path):
@@ -80,12 +84,18 @@ def test_model_of_a_newer_format(model_path, tmp_path):
 
 
 def test_format_2_needs_tag_names_and_a_tags_output(model_path, tmp_path):
-    """A format-1 graph relabelled as format 2: without tag names it is refused, and with them the missing
-    ``tags`` output is named."""
+    """The shipped (format 2) model without its tag names is refused; a format-1 graph labelled as format 2
+    is refused naming the missing ``tags`` output."""
+    assert Engine(model_path).info.format_version == "2"
     with pytest.raises(ModelError, match="must name its tags"):
-        Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "2"}))
+        Engine(_rewrite(model_path, tmp_path, tag_names=None))
     with pytest.raises(ModelError, match="outputs genre, taste, moods, embedding, tags; found"):
-        Engine(_rewrite(model_path, tmp_path, **{"streamtag.format": "2", "tag_names": json.dumps(["rock"])}))
+        Engine(_rewrite(FORMAT_1_MODEL, tmp_path, **{"streamtag.format": "2", "tag_names": json.dumps(["rock"])}))
+
+
+def test_tag_names_must_match_the_tags_output(model_path, tmp_path):
+    with pytest.raises(ModelError, match="'tags' has shape.*\\(batch, 2\\)"):
+        Engine(_rewrite(model_path, tmp_path, tag_names=json.dumps(["rock", "pop"])))
 
 
 def test_metadata_that_does_not_match_the_graph(model_path, tmp_path):
