@@ -13,7 +13,9 @@ runtime="${XDG_RUNTIME_DIR:-/tmp/runtime-$(id -u)}"
 mkdir -p "$runtime" && chmod 700 "$runtime"
 export XDG_RUNTIME_DIR="$runtime"
 export PULSE_SERVER="unix:$runtime/pulse/native"
+started=0
 if ! pactl info >/dev/null 2>&1; then
+    started=1
     pulseaudio -D --exit-idle-time=-1 --system=false 2>/dev/null || {
         echo "tools/ci_pulse.sh: pulseaudio failed to start; run it in the foreground to see why:" \
              "XDG_RUNTIME_DIR=$runtime pulseaudio --exit-idle-time=-1 --system=false -vv" >&2
@@ -24,6 +26,7 @@ for _ in $(seq 1 100); do
     if pactl info >/dev/null 2>&1; then
         echo "export XDG_RUNTIME_DIR='$runtime'"
         echo "export PULSE_SERVER='$PULSE_SERVER'"
+        echo "export STREAMTAG_PULSE_STARTED=$started"  # 1: the caller stops it (pulseaudio --kill) when done
         exit 0
     fi
     sleep 0.1
