@@ -56,9 +56,10 @@ def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tupl
     """`streamtag tag --json --hop 0.5` on the file, and how far the clip average moves with what live cannot fix.
 
     Live windows start wherever capture started, not at the file's first sample, and the windows that straddle
-    the start and end of the music are left out of the live average (one or two at each end). Averaging
-    offline windows started 0, 1/8, 1/4 or 3/8 of a hop later, leaving out 0-2 windows at each end, spans the
-    averages that those differences alone can give.
+    the start and end of the music are left out of the live average (one to three at each end: `music_windows`
+    waits for the first loud hop's end, up to a hop after the music began). Averaging offline windows started
+    0, 1/8, ..., 7/8 of a hop later (capture starts at any phase of the hop), leaving out 0-3 windows at each
+    end, spans the averages that those differences alone can give.
     """
     rc, out, err = run_cli(["tag", str(path), "--json", "--hop", str(HOP_S), "--provider", "cpu",
                             "--model", str(model_path)], env=env)
@@ -68,11 +69,11 @@ def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tupl
     rate = engine.info.sample_rate
     audio = load_audio(path, sample_rate=rate)
     means = []
-    for phase in (0.0, 0.125, 0.25, 0.375):
+    for phase in np.arange(8) / 8:
         tagger = Tagger(engine, hop_samples=round(HOP_S * rate))
         genre = np.array([w.genre for w in tagger.feed(audio[round(phase * HOP_S * rate) :])])
-        for first in range(3):
-            for last in range(3):
+        for first in range(4):
+            for last in range(4):
                 means.append(genre[first : len(genre) - last].mean(axis=0))
     spread = np.ptp(np.array(means), axis=0)
     return tagged, spread
