@@ -346,7 +346,7 @@ def label_score(model: TasteModel, label: Label) -> float:
 
 def cross_validated_auc(labels: Sequence[Label], config: FitConfig, *, seed: int = 0) -> float | None:
     """AUC of held-out labels (stratified k-fold over labels, at most MAX_CV_FOLDS), or None with too few."""
-    y = np.array([lab.liked for lab in labels])
+    y = np.array([lab.liked for lab in labels], dtype=bool)  # bool even when empty: `~` needs it
     n_like, n_dislike = int(y.sum()), int((~y).sum())
     if min(n_like, n_dislike) < MIN_LABELS_PER_CLASS_FOR_CV:
         return None

@@ -90,3 +90,14 @@ def test_learn_refuses_a_file_given_both_ways(cli, taste_home, genre_files, caps
     f = str(genre_files["learn"]["classical"][0])
     assert cli("learn", "--like", f, "--dislike", f) == 2
     assert "both as --like and --dislike" in capsys.readouterr().err
+
+
+def test_show_after_the_last_label_is_forgotten(cli, taste_home, genre_files, fast_embed, capsys):
+    """It used to end in a TypeError: an empty label list made a float array that `~` refuses."""
+    liked = str(genre_files["learn"]["classical"][0])
+    assert cli("learn", "--like", liked) == 0
+    assert cli("forget", liked) == 0
+    capsys.readouterr()
+    assert cli("show", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["likes"], shown["dislikes"], shown["cv_auc"]) == (0, 0, None)
