@@ -94,23 +94,29 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
     pooled = {key: np.concatenate([np.array(f[key]) for f in folds]) for key in ("genre", "taste", "moods")}
     genre = np.array([labels.index(t.genre) for t in tracks])
     artists = np.array([t.artist for t in tracks])
-    like = np.array([t.like_rate for t in tracks])
-    mood_truth = np.stack([t.mood_rates for t in tracks])
     crnn_right = pooled["genre"].argmax(1) == genre
     scores = score_clips(labels, tracks, pooled["genre"], pooled["taste"], pooled["moods"], mood_names)
     per_fold = [float(crnn_right[fold == k].mean()) for k in np.unique(fold)]
-    rival = cv_report.genre_mean_taste(pooled["genre"], genre, like, fold)
     result = {
         "n_tracks": len(tracks), "n_artists": len(set(artists)), "folds": [f["fold"] for f in folds],
-        "crnn": {**scores.to_dict(), "fold_accuracy": per_fold, "fold_accuracy_spread": [min(per_fold), max(per_fold)],
-                 "mood_mean_r": cv_report.mean_pearson(pooled["moods"], mood_truth)},
-        "taste_genre_mean_rival": {"spearman": cv_report.spearman(rival, like)},
+        "crnn": {**scores.to_dict(), "fold_accuracy": per_fold, "fold_accuracy_spread": [min(per_fold), max(per_fold)]},
     }
-    result["crnn_taste_minus_rival"] = {
-        "spearman": scores.taste_spearman - result["taste_genre_mean_rival"]["spearman"],
-        "interval_95": cv_report.bootstrap_interval(
-            lambda i: cv_report.spearman(pooled["taste"][i], like[i]) - cv_report.spearman(rival[i], like[i]), artists),
-    }
+    crowd = all(t.like_rate is not None and t.mood_rates is not None for t in tracks)  # Emotify's annotations
+    if crowd:
+        like = np.array([t.like_rate for t in tracks])
+        mood_truth = np.stack([t.mood_rates for t in tracks])
+        result["crnn"]["mood_mean_r"] = cv_report.mean_pearson(pooled["moods"], mood_truth)
+        rival = cv_report.genre_mean_taste(pooled["genre"], genre, like, fold)
+        result["taste_genre_mean_rival"] = {"spearman": cv_report.spearman(rival, like)}
+        result["crnn_taste_minus_rival"] = {
+            "spearman": scores.taste_spearman - result["taste_genre_mean_rival"]["spearman"],
+            "interval_95": cv_report.bootstrap_interval(
+                lambda i: cv_report.spearman(pooled["taste"][i], like[i]) - cv_report.spearman(rival[i], like[i]), artists),
+        }
+    if len(set(artists)) < cv_report.MIN_ARTISTS_PER_FOLD * len(folds):
+        result["contenders_skipped"] = (f"{len(set(artists))} artists: too few for the contenders' inner "
+                                        f"cross-validation ({cv_report.MIN_ARTISTS_PER_FOLD} per fold)")
+        return result
     features = FeatureCache(cache)
     x_svm = np.stack([features.get(t.path) for t in tracks])
     svm = cv_report.svm_genre(x_svm, genre, artists, fold)
@@ -119,7 +125,7 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
         "accuracy": float(crnn_right.mean() - np.mean(svm == genre)),
         "interval_95": cv_report.bootstrap_interval(lambda i: crnn_right[i].mean() - (svm[i] == genre[i]).mean(), artists),
     }
-    if teacher is not None:
+    if teacher is not None and crowd:
         from streamtag.train.distill import TeacherCache
 
         cache_t = TeacherCache(teacher, student_rate=22050, student_stft_hop=512, student_window_frames=128)

@@ -20,6 +20,9 @@ from sklearn.svm import SVC
 from streamtag.train.baseline import SvmGrid
 
 INNER_FOLDS = 4
+# Each training part needs enough artists for the inner folds to hold every class: below this many artists per
+# outer fold the contenders are not scored (a small folder dataset gets the CRNN's figures alone).
+MIN_ARTISTS_PER_FOLD = 8
 BOOTSTRAP_ROUNDS = 2000
 
 
