@@ -26,11 +26,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streamtag.display import Display, LineDisplay, LiveStats, TuiDisplay
 from streamtag.contract import ModelInfo
+from streamtag.display import Display, LineDisplay, LiveStats, TuiDisplay
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
-from streamtag.feed import Feed, FeedConfig, event_message, hello_message, scores_message
+from streamtag.feed import (
+    Feed,
+    FeedConfig,
+    event_message,
+    hello_message,
+    scores_message,
+)
 from streamtag.smoothing import Smoother, SmoothingConfig
 from streamtag.sources import Source, SourceSpec, open_source
 from streamtag.tagger import Tagger, WindowScores

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.errors import ProfileError
+from streamtag.metrics import roc_auc
 
 log = logging.getLogger(__name__)
 
@@ -316,27 +317,6 @@ def fit_model(labels: Sequence[Label], config: FitConfig, *, prior: TasteModel |
     )
     dw, c = theta[:-1], float(theta[-1])
     return TasteModel(w=(1.0 + c) * w0 + dw, b=(1.0 + c) * b0 + db)
-
-
-def roc_auc(scores: np.ndarray, y: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count half); NaN when a class is missing."""
-    scores = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # average ranks over ties
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def label_score(model: TasteModel, label: Label) -> float:

@@ -39,7 +39,15 @@ sys.path.insert(0, str(REPO))
 
 from streamtag.commands.taste import embed_file  # noqa: E402
 from streamtag.engine import Engine  # noqa: E402
-from streamtag.taste import FitConfig, TasteModel, fit_logistic, fit_model, fit_ridge, make_label, roc_auc  # noqa: E402
+from streamtag.metrics import roc_auc  # noqa: E402
+from streamtag.taste import (  # noqa: E402
+    FitConfig,
+    TasteModel,
+    fit_logistic,
+    fit_model,
+    fit_ridge,
+    make_label,
+)
 from streamtag.train.data import GEMS_MOODS, load_emotify, load_split  # noqa: E402
 
 log = logging.getLogger("eval_taste")

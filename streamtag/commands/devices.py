@@ -8,7 +8,11 @@ import sys
 from dataclasses import asdict
 
 from streamtag.errors import DeviceError
-from streamtag.sources import list_input_devices, list_monitor_sources, list_pulse_sources
+from streamtag.sources import (
+    list_input_devices,
+    list_monitor_sources,
+    list_pulse_sources,
+)
 
 
 def register(subparsers) -> None:

@@ -47,11 +47,26 @@ def _git_commit() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        raise StreamtagError("streamtag train needs the [train] extra: pip install torch==2.13.0 (or the build for "
+                             "your CUDA), then pip install 'streamtag[train]'") from exc
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    from streamtag.train.data import load_dataset, load_split, save_split, split_by_artist
+    from streamtag.train.data import (
+        load_dataset,
+        load_split,
+        save_split,
+        split_by_artist,
+    )
     from streamtag.train.loop import train
     from streamtag.train.material import Material, unlabelled_tracks
     from streamtag.train.options import architecture_of, train_config_of

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from streamtag import metrics
 from streamtag.commands.tag import tag_file
 from streamtag.tagger import Tagger
-from streamtag.taste import roc_auc
 from streamtag.train.data import Track
-from streamtag.train.loop import rank_correlation
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,8 @@ def score_clips(
     known = ~np.isnan(like)
     spearman = auc = mood_corr = None
     if known.sum() >= 3:
-        spearman = rank_correlation(taste[known], like[known])
-        auc = roc_auc(taste[known], like[known] > np.median(like[known]))
+        spearman = metrics.spearman(taste[known], like[known])
+        auc = metrics.roc_auc(taste[known], like[known] > np.median(like[known]))
     with_moods = [i for i, t in enumerate(tracks) if t.mood_rates is not None]
     if len(with_moods) >= 3:
         truth = np.stack([tracks[i].mood_rates for i in with_moods])

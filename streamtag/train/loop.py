@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from streamtag import metrics
 from streamtag.errors import StreamtagError
 from streamtag.train.crnn import CRNN, ModelConfig
 from streamtag.train.data import Track
@@ -110,15 +111,6 @@ def strict_json(value):
     if isinstance(value, (list, tuple)):
         return [strict_json(item) for item in value]
     return value
-
-
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho (average ranks for ties)."""
-    from scipy.stats import spearmanr
-
-    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
 
 
 def _crop(logmel: np.ndarray, window_frames: int, rng: np.random.Generator, stretch: float,
@@ -244,7 +236,7 @@ def validate(model: CRNN, data: TrainingSet, config: TrainConfig, window_frames:
     genre, taste, moods = clips["genre"], clips["taste"], clips["moods"]
     accuracy = float(np.mean(genre.argmax(1) == data.genre))
     known = ~np.isnan(data.taste)
-    spearman = rank_correlation(taste[known], data.taste[known]) if known.any() else float("nan")
+    spearman = metrics.spearman(taste[known], data.taste[known]) if known.any() else float("nan")
     known_m = ~np.isnan(data.moods[:, 0])
     mood_corr = float(np.nanmean([
         np.corrcoef(moods[known_m, j], data.moods[known_m, j])[0, 1] for j in range(moods.shape[1])

@@ -20,9 +20,9 @@ from streamtag.taste import (
     fit_logistic,
     fit_model,
     make_label,
-    roc_auc,
     sigmoid,
 )
+from streamtag.metrics import roc_auc, spearman
 
 D = 16
 IDENTITY = ModelIdentity("test-model", "1", D)
@@ -150,3 +150,12 @@ def test_fit_is_well_under_a_second(rng):
 def test_unknown_label_value_is_refused(rng):
     with pytest.raises(ProfileError, match="unknown label 'meh'"):
         make_label("meh", kind="live", source="t", embeddings=np.ones((1, D)), crowd_probs=np.ones(1) * 0.5)
+
+
+def test_spearman_matches_scipy_with_ties(rng):
+    from scipy.stats import spearmanr
+
+    a = rng.integers(0, 10, 100).astype(float)  # many ties
+    b = a + rng.normal(0, 3, 100)
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert np.isnan(spearman(np.ones(5), b[:5])) and np.isnan(spearman(a[:2], b[:2]))
