@@ -66,6 +66,7 @@ class Tagger:
         """Start a new stream: no samples seen, and the engine's device ring (if any) forgets its window."""
         self._windows.reset()
         self._last_start: int | None = None
+        self.nonfinite_samples = 0
         self.engine.forget_stream()
 
     @property
@@ -73,7 +74,15 @@ class Tagger:
         return self._windows.samples_seen
 
     def feed(self, samples: np.ndarray) -> list[WindowScores]:
-        """Push samples (any length) and score every window they complete."""
+        """Push samples (any length) and score every window they complete.
+
+        NaN and infinite samples are not sound (a corrupt or hostile file, a broken pipe writer): they are read
+        as silence and counted in ``nonfinite_samples``, so no score, level or message turns non-finite."""
+        samples = np.asarray(samples, dtype=np.float32)
+        broken = ~np.isfinite(samples)
+        if broken.any():
+            self.nonfinite_samples += int(broken.sum())
+            samples = np.where(broken, np.float32(0.0), samples)
         return self._score(self._windows.push(samples))
 
     def finish(self) -> list[WindowScores]:

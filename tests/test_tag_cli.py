@@ -69,3 +69,19 @@ def test_tag_uses_a_personal_profile_when_there_is_one(data_dir):
     assert [r["taste_source"] for r in crowd] == ["crowd", "crowd"]
     assert personal[0]["taste"] > personal[1]["taste"]  # the liked file scores above the disliked one
     assert personal[0]["genre"] == crowd[0]["genre"]  # only taste changes
+
+
+def test_a_file_of_nan_and_infinite_samples_is_tagged_with_a_warning(data_dir, tmp_path):
+    import soundfile
+
+    audio, rate = soundfile.read(data_dir / "gtzan/samples/jazz.00000.flac", dtype="float32")
+    audio = audio[: 6 * rate].copy()
+    audio[rate : rate + 100] = np.inf
+    audio[2 * rate] = np.nan
+    broken = tmp_path / "broken.wav"
+    soundfile.write(broken, audio, rate, subtype="FLOAT")
+    result = streamtag("tag", "--json", broken)
+    assert result.returncode == 0, result.stderr
+    assert f"{broken}: 101 samples were NaN or infinite and were read as silence" in result.stderr
+    tagged = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert abs(sum(tagged["genre"].values()) - 1) < 1e-3

@@ -78,3 +78,20 @@ def test_level_dbfs_by_hand():
     sine = np.sin(np.linspace(0, 200 * np.pi, 22050, endpoint=False)).astype(np.float32)
     assert level_dbfs(sine) == pytest.approx(-3.01, abs=0.01)
     assert level_dbfs(np.zeros(10, np.float32)) == -120.0
+
+
+def test_nan_and_infinite_samples_are_read_as_silence(model_path, data_dir):
+    """A hostile or corrupt stream: the scores stay finite, the level too, and the bad samples are counted."""
+    audio = load_audio(data_dir / "gtzan" / "samples" / "jazz.00000.flac", sample_rate=22050)[: 5 * 22050].copy()
+    clean = audio.copy()
+    clean[1000:3000] = 0.0
+    audio[1000:2000], audio[2000:2999], audio[2999] = np.inf, np.nan, -np.inf
+    engine = Engine(model_path, provider="cpu")
+    broken, reference = Tagger(engine, hop_samples=11025), Tagger(engine, hop_samples=11025)
+    got, want = broken.feed(audio), reference.feed(clean)
+    assert broken.nonfinite_samples == 2000 and reference.nonfinite_samples == 0
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a.genre, b.genre, atol=1e-6)
+        assert np.isfinite(a.level_dbfs) and a.level_dbfs == b.level_dbfs
+    broken.reset()
+    assert broken.nonfinite_samples == 0

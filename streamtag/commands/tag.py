@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             print(f"streamtag: error: {exc}", file=sys.stderr)
             continue
+        if tagger.nonfinite_samples:
+            print(f"streamtag: warning: {path}: {tagger.nonfinite_samples} samples were NaN or infinite and were "
+                  "read as silence", file=sys.stderr)
         if args.json:
             print(json.dumps(result), flush=True)
         else:

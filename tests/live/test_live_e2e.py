@@ -424,3 +424,23 @@ def test_output_reader_going_away_stops_a_run_without_a_feed(live_env, data_dir,
     _, err = proc.communicate(timeout=60)
     assert [line.split()[0] for line in lines] == ["3.0s", "3.5s"]
     assert proc.returncode == 0 and "stopped after" in err and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_infinite_and_nan_samples_give_strict_schema_valid_messages(live_env, model_path, data_dir, validator):
+    """Found by an attack run: one Inf sample put "level_dbfs": Infinity into every message (not JSON)."""
+    audio = load_audio(data_dir / "gtzan" / "samples" / "jazz.00000.flac", sample_rate=22050)[: 5 * 22050].copy()
+    audio[30000:30010], audio[60000] = np.inf, np.nan
+    rc, out, err = run_cli(["live", "--source", "-", "--rate", "22050", "--no-ws", "--json", "--no-taste",
+                            "--provider", "cpu", "--model", str(model_path)], env=live_env,
+                           stdin_bytes=audio.astype("<f4").tobytes())
+    assert rc == 0, err
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    messages = [json.loads(line, parse_constant=refuse) for line in out.splitlines()]
+    scores = [m for m in messages if m["type"] == "scores"]
+    assert len(scores) == 5  # windows ending at 3.0, 3.5, ..., 5.0 s
+    for message in messages:
+        validator.validate(message)
+    assert all(-120 <= m["level_dbfs"] < 0 and not m["silent"] for m in scores)
