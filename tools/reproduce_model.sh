@@ -9,7 +9,8 @@
 # 3. the teacher's targets for Emotify, the CC recordings and that music;
 # 4. `streamtag train --all` with the cross-validated recipe (RECIPE below, the one models/README.md reports);
 # 5. the export to models/streamtag.onnx with its parity check.
-# Needs the project's .venv with the [train] extra (README.md). About 35 minutes on a 2-core CPU.
+# Needs the project's .venv with the [train] extra (README.md), python3.11, apt-get with current package lists
+# (Debian: apt-get update) and unzip. About 35 minutes on a 2-core CPU; a step already done is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
