@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Export a training checkpoint to a single-file ONNX model and check it against PyTorch on real audio.
 
-    python tools/export_onnx.py runs/crnn/best.pt models/streamtag.onnx [--fp16 models/streamtag.fp16.onnx]
-    python tools/export_onnx.py runs/a/best.pt runs/b/best.pt models/streamtag.onnx   # an averaged ensemble
+    python tools/export_onnx.py runs/crnn/best.pt models/streamtag.onnx --version 2.0.0 [--fp16 models/streamtag.fp16.onnx]
+    python tools/export_onnx.py runs/a/best.pt runs/b/best.pt models/streamtag.onnx --version 2.1.0   # an averaged ensemble
 
 Prints the largest absolute difference between ONNX Runtime and PyTorch outputs on windows of a real
 recording and exits non-zero above 1e-4.
@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="one checkpoint, or several to export as one averaged ensemble")
     parser.add_argument("out", type=Path)
     parser.add_argument("--name", default="streamtag-crnn")
-    parser.add_argument("--version", default="1.0.0")
+    # No default: a default version would stamp any checkpoint with the shipped model's identity, and a taste
+    # profile made for that model would then be applied to this one without a word.
+    parser.add_argument("--version", required=True, help="the model's version, e.g. 2.1.0 (name + version identify it)")
     parser.add_argument("--hop-s", type=float, default=1.5, help="default hop for offline tagging (metadata)")
     parser.add_argument("--fp16", type=Path, help="also write an fp16-weight copy for GPUs here")
     parser.add_argument("--parity-audio", type=Path, default=DEFAULT_PARITY_AUDIO)

@@ -86,3 +86,12 @@ def test_fp16_copy_agrees_with_fp32(exported, data_dir):
     full, half = Engine(target, provider="cpu").run(audio), Engine(fp16, provider="cpu").run(audio)
     np.testing.assert_allclose(half.genre, full.genre, atol=5e-3)
     assert fp16.stat().st_size < 0.7 * target.stat().st_size
+
+
+def test_export_needs_a_version(tiny_run, tmp_path):
+    """Without --version every model used to be stamped streamtag-crnn 1.0.0, the shipped model's identity."""
+    out_dir, _ = tiny_run
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "export_onnx.py"), str(out_dir / CHECKPOINT_BEST),
+                             str(tmp_path / "m.onnx")], capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "--version" in result.stderr
+    assert not (tmp_path / "m.onnx").exists()
