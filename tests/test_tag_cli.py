@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -85,3 +86,20 @@ def test_a_file_of_nan_and_infinite_samples_is_tagged_with_a_warning(data_dir, t
     assert f"{broken}: 101 samples were NaN or infinite and were read as silence" in result.stderr
     tagged = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
     assert abs(sum(tagged["genre"].values()) - 1) < 1e-3
+
+
+def test_tag_in_a_pipe_at_80_columns_shows_every_result_whole(data_dir, tmp_path):
+    """A long file name squeezed every column to nothing, and two files of one name looked the same."""
+    long = tmp_path / ("a-very-long-folder-name-" * 4) / "12.flac"
+    other = tmp_path / "other" / "12.flac"
+    for path in (long, other):
+        path.parent.mkdir(parents=True)
+        path.write_bytes((data_dir / "gtzan/samples/classical.00000.flac").read_bytes())
+    result = subprocess.run([sys.executable, "-m", "streamtag", "tag", str(long), str(other)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert str(long) in out.replace("\n", "") and str(other) in out  # whole paths, not base names
+    for line in ("  classical  (classical ", "  moods ", "  tags "):
+        assert out.count(line) == 2, out
+    assert "…" not in out  # nothing is cut

@@ -74,25 +74,50 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+# Below this many columns a table of six columns squeezes its cells to nothing: print one block per file instead.
+TABLE_MIN_COLUMNS = 120
+TOP_TAGS_SHOWN = 3
+
+
+def _summaries(r: dict) -> dict[str, str]:
+    """One file's result as the short texts both layouts show."""
+    genres = sorted(r["genre"].items(), key=lambda kv: -kv[1])
+    moods = sorted(r["moods"].items(), key=lambda kv: -kv[1])[:3]
+    tags = sorted(r["tags"].items(), key=lambda kv: -kv[1])[:TOP_TAGS_SHOWN]
+    return {
+        "genres": " ".join(f"{label} {p:.0%}" for label, p in genres),
+        "taste": f"{r['taste']:.0%}",
+        "moods": ", ".join(f"{name} {score:.0%}" for name, score in moods),
+        "tags": ", ".join(f"{name} {p:.0%}" for name, p in tags),
+    }
+
+
 def _print_table(results: list[dict], engine: Engine, *, taste: str) -> None:
+    """A table on a wide terminal; elsewhere (80 columns, a pipe) one block per file, so nothing is cut.
+    Files are shown as given on the command line: two ``12.ogg`` in different folders stay apart."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     info = engine.info
-    table = Table(title=f"{info.name} {info.version} ({engine.provider})", caption=f"taste: {taste}")
-    table.add_column("file", no_wrap=True)
-    table.add_column("top", style="bold")
-    table.add_column("genres")
-    table.add_column("taste", justify="right")
-    table.add_column("moods")
+    console = Console()
+    title = f"{info.name} {info.version} ({engine.provider})"
+    if console.is_terminal and console.width >= TABLE_MIN_COLUMNS:
+        table = Table(title=title, caption=f"taste: {taste}")
+        table.add_column("file", overflow="fold")
+        table.add_column("top", style="bold", no_wrap=True)
+        for name in ("genres", "taste", "moods", "tags"):
+            table.add_column(name, justify="right" if name == "taste" else "left")
+        for r in results:
+            texts = _summaries(r)
+            table.add_row(escape(r["file"]), r["top"], texts["genres"], texts["taste"], texts["moods"], texts["tags"])
+        console.print(table)
+        return
+    console.print(f"{escape(title)}; taste: {escape(taste)}", soft_wrap=True)
     for r in results:
-        genres = sorted(r["genre"].items(), key=lambda kv: -kv[1])
-        moods = sorted(r["moods"].items(), key=lambda kv: -kv[1])[:3]
-        table.add_row(
-            Path(r["file"]).name,
-            r["top"],
-            " ".join(f"{label} {p:.0%}" for label, p in genres),
-            f"{r['taste']:.0%}",
-            ", ".join(f"{name} {score:.0%}" for name, score in moods),
-        )
-    Console().print(table)
+        texts = _summaries(r)
+        console.print(f"[bold]{escape(r['file'])}[/]", soft_wrap=True)
+        console.print(f"  {r['top']}  ({texts['genres']})  taste {texts['taste']}", soft_wrap=True)
+        console.print(f"  moods {texts['moods']}", soft_wrap=True)
+        if texts["tags"]:
+            console.print(f"  tags {texts['tags']}", soft_wrap=True)
