@@ -257,7 +257,10 @@ class TuiDisplay(Display):
         status = Text(f"latency {latency}   dropped audio {stats.audio_dropped_s:.2f} s ({stats.overflows} overflows)")
         if stats.feed_url:
             status.append(f"   feed {stats.feed_url} ({stats.feed_clients} clients)")
-        keys = Text("q quit   g like   b dislike", style="dim")
+        if self._keys is not None and self._keys.active:
+            keys = Text("q quit   g like   b dislike", style="dim")
+        else:  # stdin is the audio (--source -) or not a terminal: no key would arrive, so none is offered
+            keys = Text("Ctrl-C quits; like and dislike from the dashboard", style="dim")
         if self._notice and time.monotonic() - self._notice[0] < NOTICE_S:
             keys.append(f"   {self._notice[1]}", style="bold yellow")
         return Panel(Group(body, Text(""), status, keys), title=title, title_align="left")
@@ -297,10 +300,12 @@ class _KeyReader:
         self._restore: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.active = False  # whether keys are being read: only from a terminal on stdin
 
     def start(self) -> None:
         if not sys.stdin or not sys.stdin.isatty():
             return
+        self.active = True
         if os.name == "nt":
             self._thread = threading.Thread(target=self._poll_windows, name="streamtag-keys", daemon=True)
             self._thread.start()

@@ -173,3 +173,18 @@ def test_hop_processor_smooths_tags_like_moods_and_ranks_the_smoothed_values():
     assert third["tags"][:2] == [{"name": "Hip-Hop", "p": 0.7}, {"name": "rock", "p": 0.3}]
     silent = proc.process(window(450, genre, level=-90.0, tags=[0.1, 0.0, 0.0, 0.9, 0.2, 0.3]), latency_ms=3.0)
     assert silent[-1]["silent"] and silent[-1]["tags"] == []
+
+
+def test_keys_are_offered_only_where_they_can_be_read():
+    """With --source - stdin is the audio: the keys q/g/b were advertised although nothing read them."""
+    display = TuiDisplay(on_quit=lambda: None)
+    display._hello = hello()
+    display.show(scores(3.0), LiveStats())
+    assert "Ctrl-C quits; like and dislike from the dashboard" in render_text(display)
+    assert "g like" not in render_text(display)
+
+    class Reading:  # what _KeyReader is once it reads a terminal
+        active = True
+
+    display._keys = Reading()
+    assert "q quit   g like   b dislike" in render_text(display)
