@@ -163,18 +163,15 @@ def _augment(batch: np.ndarray, rng: np.random.Generator, config: TrainConfig) -
     return batch
 
 
-def _masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    known = ~torch.isnan(target)
-    if not known.any():
-        return logits.sum() * 0.0
-    return nn.functional.binary_cross_entropy_with_logits(logits[known], target[known])
-
-
-def _masked_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _masked(loss: Callable, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``loss`` over the elements whose target is known (not NaN); zero, still in the graph, when none is."""
     known = ~torch.isnan(target)
     if not known.any():
         return prediction.sum() * 0.0
-    return nn.functional.mse_loss(prediction[known], target[known])
+    return loss(prediction[known], target[known])
+
+
+_bce = nn.functional.binary_cross_entropy_with_logits
 
 
 @dataclass
@@ -201,14 +198,19 @@ def _loss(out: dict, targets: BatchTargets, config: TrainConfig) -> torch.Tensor
         genre_loss = -(targets.genre_soft[labelled] * log_p).sum(dim=1).mean() if labelled.any() else log_p.sum() * 0.0
     loss = (
         genre_loss
-        + config.taste_weight * _masked_bce(out["taste_logit"], targets.taste)
-        + config.mood_weight * _masked_bce(out["mood_logits"], targets.moods)
+        + config.taste_weight * _masked(_bce, out["taste_logit"], targets.taste)
+        + config.mood_weight * _masked(_bce, out["mood_logits"], targets.moods)
     )
     if targets.tags is not None and "tag_logits" in out:
-        loss = loss + config.tag_weight * _masked_bce(out["tag_logits"], targets.tags)
+        loss = loss + config.tag_weight * _masked(_bce, out["tag_logits"], targets.tags)
     if targets.features is not None and "teacher_features" in out:
-        loss = loss + config.feature_weight * _masked_mse(out["teacher_features"], targets.features)
+        loss = loss + config.feature_weight * _masked(nn.functional.mse_loss, out["teacher_features"], targets.features)
     return loss
+
+
+def window_crops(logmel: np.ndarray, *, window_frames: int, hop_frames: int) -> np.ndarray:
+    """The windows of a track's log-mel every ``hop_frames``, as the clip-level scores see them: (N, T, mels)."""
+    return np.stack([logmel[s : s + window_frames] for s in range(0, logmel.shape[0] - window_frames + 1, hop_frames)])
 
 
 def clip_predictions(model: CRNN, logmels: list[np.ndarray], *, window_frames: int, hop_frames: int,
@@ -222,8 +224,7 @@ def clip_predictions(model: CRNN, logmels: list[np.ndarray], *, window_frames: i
     clips: dict[str, list] = {name: [] for name in heads}
     with torch.no_grad():
         for logmel in logmels:
-            starts = range(0, logmel.shape[0] - window_frames + 1, hop_frames)
-            crops = np.stack([logmel[s : s + window_frames] for s in starts])
+            crops = window_crops(logmel, window_frames=window_frames, hop_frames=hop_frames)
             outs = [model.forward_logmel(torch.from_numpy(crops[i : i + batch_size]).to(device)) for i in range(0, len(crops), batch_size)]
             for name, (key, activation) in heads.items():
                 if key in outs[0]:

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from streamtag.train.crnn import CRNN
-from streamtag.train.loop import TrainingSet
+from streamtag.train.loop import TrainingSet, window_crops
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def window_features(model: CRNN, logmels: list[np.ndarray], *, hop_frames: int =
     try:
         with torch.no_grad():
             for logmel in logmels:
-                starts = range(0, logmel.shape[0] - window_frames + 1, hop_frames)
-                model.forward_logmel(torch.from_numpy(np.stack([logmel[s : s + window_frames] for s in starts])))
+                crops = window_crops(logmel, window_frames=window_frames, hop_frames=hop_frames)
+                model.forward_logmel(torch.from_numpy(crops))
                 features.append(captured["hidden"].numpy().copy())
     finally:
         handle.remove()
