@@ -20,6 +20,13 @@ from streamtag.errors import AudioFileError
 # the formats libsndfile decodes.
 AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
+
+
+def audio_files_in(folder: Path) -> list[Path]:
+    """The audio files under ``folder`` (recursively, by suffix), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
 # soxr's "HQ" quality: a 95% passband with negligible aliasing, at a cost far below the model's.
 _SOXR_QUALITY = "HQ"
 

@@ -76,6 +76,7 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
 
 def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) -> dict:
     """Pool the folds and score every contender on them (streamtag.train.cv_report)."""
+    from streamtag import metrics
     from streamtag.train import cv_report
     from streamtag.train.baseline import FeatureCache
     from streamtag.train.evaluate import score_clips
@@ -107,11 +108,11 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
         mood_truth = np.stack([t.mood_rates for t in tracks])
         result["crnn"]["mood_mean_r"] = cv_report.mean_pearson(pooled["moods"], mood_truth)
         rival = cv_report.genre_mean_taste(pooled["genre"], genre, like, fold)
-        result["taste_genre_mean_rival"] = {"spearman": cv_report.spearman(rival, like)}
+        result["taste_genre_mean_rival"] = {"spearman": metrics.spearman(rival, like)}
         result["crnn_taste_minus_rival"] = {
             "spearman": scores.taste_spearman - result["taste_genre_mean_rival"]["spearman"],
             "interval_95": cv_report.bootstrap_interval(
-                lambda i: cv_report.spearman(pooled["taste"][i], like[i]) - cv_report.spearman(rival[i], like[i]), artists),
+                lambda i: metrics.spearman(pooled["taste"][i], like[i]) - metrics.spearman(rival[i], like[i]), artists),
         }
     if len(set(artists)) < cv_report.MIN_ARTISTS_PER_FOLD * len(folds):
         result["contenders_skipped"] = (f"{len(set(artists))} artists: too few for the contenders' inner "
@@ -126,15 +127,17 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
         "interval_95": cv_report.bootstrap_interval(lambda i: crnn_right[i].mean() - (svm[i] == genre[i]).mean(), artists),
     }
     if teacher is not None and crowd:
+        from streamtag.train.config import ModelConfig
         from streamtag.train.distill import TeacherCache
 
-        cache_t = TeacherCache(teacher, student_rate=22050, student_stft_hop=512, student_window_frames=128)
+        student = ModelConfig(labels=labels)
+        cache_t = TeacherCache(teacher, frontend=student.frontend, window_samples=student.window_samples)
         x_t = np.stack([cache_t.get(t.path).features.mean(axis=0) for t in tracks])
         probe = cv_report.probe_genre(x_t, genre, artists, fold)
         result["teacher_probe"] = {
             "teacher": cache_t.teacher, "accuracy": float(np.mean(probe == genre)),
             "mood_mean_r": cv_report.mean_pearson(cv_report.ridge_rates(x_t, mood_truth, artists, fold), mood_truth),
-            "taste_spearman": cv_report.spearman(cv_report.ridge_rates(x_t, like, artists, fold), like),
+            "taste_spearman": metrics.spearman(cv_report.ridge_rates(x_t, like, artists, fold), like),
         }
         result["crnn_minus_teacher_probe"] = {
             "accuracy": float(crnn_right.mean() - np.mean(probe == genre)),

@@ -39,10 +39,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# Both modules import numpy, soundfile and soxr alone (no torch), so they run here beside TensorFlow.
-from streamtag.audio import AUDIO_SUFFIXES, load_audio  # noqa: E402
+# These modules import numpy, soundfile and soxr, not torch, so they run here beside TensorFlow.
+from streamtag.audio import audio_files_in, load_audio  # noqa: E402
 from streamtag.errors import AudioFileError  # noqa: E402
-from streamtag.train.distill import Framing, content_key, student_frame_count, teacher_start_frame, window_starts  # noqa: E402
+from streamtag.train.config import FrontendConfig  # noqa: E402
+from streamtag.train.distill import Framing, content_key, teacher_start_frame, window_starts  # noqa: E402
 
 TEACHER = "MSD_musicnn"
 
@@ -51,7 +52,7 @@ def audio_files(paths: list[Path]) -> list[Path]:
     found = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            found += audio_files_in(path)
         elif path.is_file():
             found.append(path)
         else:
@@ -120,7 +121,7 @@ def targets_for_file(teacher: Teacher, path: Path, *, hop_frames: int) -> dict[s
     """The teacher's outputs for every student window of one file. The window count comes from the file
     decoded as the student's log-mel cache decodes it (streamtag.audio, at the student's rate)."""
     framing = teacher.framing
-    n_frames = student_frame_count(load_audio(path, sample_rate=framing.student_rate).size, framing)
+    n_frames = FrontendConfig().n_frames(load_audio(path, sample_rate=framing.student_rate).size)
     starts = window_starts(n_frames, hop_frames=hop_frames, framing=framing)
     if not len(starts):
         return {"starts": starts, "tags": np.zeros((0, len(teacher.tag_names)), np.float16),
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 np.savez(tmp, meta=np.array(meta), **arrays)
                 tmp.replace(target)
             index[str(path.resolve())] = key
-            index_path.write_text(json.dumps(index, indent=0, sort_keys=True))
             progress.advance(task)
+    index_path.write_text(json.dumps(index, indent=0, sort_keys=True))  # the .npz files are the cache
     print(f"{len(files) - failed} files in {args.out}" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamtag.audio import AUDIO_SUFFIXES
+from streamtag.audio import AUDIO_SUFFIXES, audio_files_in
 from streamtag.errors import AudioFileError, ProfileError
 from streamtag.taste import (
     DISLIKE,
@@ -93,7 +93,7 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            found = audio_files_in(path)
             if not found:
                 raise AudioFileError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
             files.extend(found)

@@ -10,7 +10,7 @@ over artists (tracks of one artist move together), since 315 tracks from 112 art
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import pearsonr
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
@@ -71,10 +71,6 @@ def genre_mean_taste(genre_probs: np.ndarray, genre: np.ndarray, like_rate: np.n
         means = np.array([like_rate[train & (genre == g)].mean() for g in range(genre_probs.shape[1])])
         out[test] = genre_probs[test] @ means
     return out
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(spearmanr(a, b).statistic)
 
 
 def mean_pearson(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamtag.audio import AUDIO_SUFFIXES, load_audio
+from streamtag.audio import AUDIO_SUFFIXES, audio_files_in, load_audio
 from streamtag.errors import StreamtagError
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,9 @@ def load_folders(root: Path) -> Dataset:
         log.warning("%s has no artists.csv: splitting by file, which overstates accuracy if artists repeat", root)
     tracks = []
     for label_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(label_dir.rglob("*")):
-            if path.suffix.lower() in AUDIO_SUFFIXES:
-                key = path.relative_to(root).as_posix()
-                tracks.append(Track(path=path, genre=label_dir.name, artist=artists.get(key, f"file:{key}"), track_id=key))
+        for path in audio_files_in(label_dir):
+            key = path.relative_to(root).as_posix()
+            tracks.append(Track(path=path, genre=label_dir.name, artist=artists.get(key, f"file:{key}"), track_id=key))
     if not tracks:
         raise StreamtagError(f"{root}: no audio files in <label>/ folders")
     return Dataset(name="folders", root=root, tracks=tracks, labels=tuple(sorted({t.genre for t in tracks})))

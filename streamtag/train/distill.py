@@ -17,19 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.errors import StreamtagError
+from streamtag.train.config import FrontendConfig, ModelConfig
 
-# This module imports numpy and streamtag.errors only: tools/teacher_targets.py runs it beside TensorFlow, in
-# a virtual environment with no torch.
+# No torch here (config.py is plain dataclasses): tools/teacher_targets.py runs this module beside TensorFlow, in
+# a virtual environment of its own.
 
 
 @dataclass(frozen=True)
 class Framing:
-    """The student's and the teacher's framing: the facts that window alignment rests on."""
+    """The student's and the teacher's framing: the facts that window alignment rests on. The student's are
+    its front end's and window's defaults (train/config.py)."""
 
-    student_rate: int = 22050
-    student_stft_hop: int = 512
-    student_n_fft: int = 1024
-    student_window_frames: int = 128  # 1 + (66150 - 1024) // 512
+    student_rate: int = FrontendConfig.sample_rate
+    student_stft_hop: int = FrontendConfig.hop_samples
+    student_window_frames: int = FrontendConfig().n_frames(ModelConfig.window_samples)  # 128
     teacher_rate: int = 16000  # musicnn.configuration.SR
     teacher_hop: int = 256  # FFT_HOP
     teacher_n_fft: int = 512  # FFT_SIZE
@@ -45,11 +46,6 @@ def teacher_start_frame(student_frame: int, framing: Framing) -> int:
     """
     seconds = student_frame * framing.student_stft_hop / framing.student_rate
     return int(round(seconds * framing.teacher_rate / framing.teacher_hop))
-
-
-def student_frame_count(n_samples: int, framing: Framing) -> int:
-    """Frames of the student's front end (no centring) in ``n_samples`` samples."""
-    return 0 if n_samples < framing.student_n_fft else 1 + (n_samples - framing.student_n_fft) // framing.student_stft_hop
 
 
 def window_starts(n_student_frames: int, *, hop_frames: int, framing: Framing) -> np.ndarray:
@@ -80,7 +76,8 @@ class TeacherTargets:
 class TeacherCache:
     """The teacher's targets by audio file: one ``KEY.npz`` per file, KEY its ``content_key``."""
 
-    def __init__(self, directory: Path, *, student_rate: int, student_stft_hop: int, student_window_frames: int) -> None:
+    def __init__(self, directory: Path, *, frontend: FrontendConfig, window_samples: int) -> None:
+        """Refuses a cache whose windows were aligned to another front end or window than these."""
         self.directory = Path(directory)
         files = sorted(self.directory.glob("*.npz")) if self.directory.is_dir() else []
         if not files:
@@ -92,8 +89,8 @@ class TeacherCache:
         self.teacher: str = meta["teacher"]
         self.tag_names: tuple[str, ...] = tuple(meta["tag_names"])
         framing = meta["framing"]
-        expected = {"student_rate": student_rate, "student_stft_hop": student_stft_hop,
-                    "student_window_frames": student_window_frames}
+        expected = {"student_rate": frontend.sample_rate, "student_stft_hop": frontend.hop_samples,
+                    "student_window_frames": frontend.n_frames(window_samples)}
         wrong = {key: (framing.get(key), value) for key, value in expected.items() if framing.get(key) != value}
         if wrong:
             raise StreamtagError(f"{self.directory}: the teacher's windows were aligned to another front end "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from streamtag.audio import AUDIO_SUFFIXES
+from streamtag.audio import audio_files_in
 from streamtag.errors import StreamtagError
 from streamtag.train.crnn import CRNN, ModelConfig
 from streamtag.train.data import LogMelCache, Track
@@ -24,7 +24,7 @@ def unlabelled_tracks(paths: list[Path]) -> list[Track]:
         root = Path(root)
         if not root.exists():
             raise StreamtagError(f"{root}: no such file or folder (--unlabelled)")
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if root.is_dir() else [root]
+        files = audio_files_in(root) if root.is_dir() else [root]
         tracks += [Track(path=p, genre=None, artist=f"unlabelled:{p}", track_id=f"unlabelled:{p}") for p in files]
     return tracks
 
@@ -42,9 +42,7 @@ class Material:
         probe = ModelConfig(labels=labels, **architecture)
         teacher = None
         if teacher_dir is not None:
-            teacher = TeacherCache(teacher_dir, student_rate=probe.frontend.sample_rate,
-                                   student_stft_hop=probe.frontend.hop_samples,
-                                   student_window_frames=probe.frontend.n_frames(probe.window_samples))
+            teacher = TeacherCache(teacher_dir, frontend=probe.frontend, window_samples=probe.window_samples)
             probe = replace(probe, tag_names=teacher.tag_names,
                             teacher_features=teacher.n_features if distil_features else 0)
         return cls(model_config=probe, cache=LogMelCache(cache_dir, CRNN(probe).frontend), teacher=teacher)
@@ -61,4 +59,3 @@ class Material:
         teacher_of = None if self.teacher is None else (lambda track: self.teacher.get(track.path))
         return TrainingSet.build(tracks, self.model_config.labels, len(self.model_config.mood_names), logmel_of,
                                  teacher_of)
-

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from streamtag.audio import load_audio  # noqa: E402
+from streamtag.train.config import FrontendConfig  # noqa: E402
 from streamtag.train.crnn import CRNN, ModelConfig  # noqa: E402
 from streamtag.train.distill import (  # noqa: E402
-    Framing, TeacherCache, content_key, student_frame_count, teacher_start_frame, window_starts,
+    Framing, TeacherCache, content_key, teacher_start_frame, window_starts,
 )
 from streamtag.train.loop import CHECKPOINT_BEST, TrainConfig, TrainingSet, train  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
@@ -39,9 +39,10 @@ def test_teacher_patch_starts_where_the_student_window_starts():
 
 def test_window_starts_and_frame_counts_by_hand():
     framing = Framing()
-    assert student_frame_count(1023, framing) == 0
-    assert student_frame_count(66150, framing) == 128  # 1 + (66150 - 1024) // 512
-    assert student_frame_count(1_323_000, framing) == 2582  # 60 s: 1 + 1_321_976 // 512
+    frontend = FrontendConfig()
+    assert framing.student_window_frames == frontend.n_frames(66150) == 128  # 1 + (66150 - 1024) // 512
+    assert frontend.n_frames(1023) == 0
+    assert frontend.n_frames(1_323_000) == 2582  # 60 s: 1 + 1_321_976 // 512
     starts = window_starts(2582, hop_frames=64, framing=framing)
     assert starts[0] == 0 and starts[-1] == 2432 and len(starts) == 39  # last start <= 2582 - 128 = 2454
     assert len(window_starts(127, hop_frames=64, framing=framing)) == 0
@@ -49,7 +50,7 @@ def test_window_starts_and_frame_counts_by_hand():
 
 @pytest.fixture(scope="module")
 def fixture_tracks(emotify_split):
-    cache = TeacherCache(FIXTURES, student_rate=22050, student_stft_hop=512, student_window_frames=128)
+    cache = TeacherCache(FIXTURES, frontend=FrontendConfig(), window_samples=66150)
     tracks = [t for t in emotify_split["train"] if cache.get(t.path) is not None]
     return cache, tracks
 
@@ -61,7 +62,7 @@ def test_fixture_targets_cover_each_track_window_by_window(fixture_tracks):
     assert {"rock", "pop", "electronic", "jazz", "Hip-Hop"} <= set(cache.tag_names)
     for track in tracks[:2]:
         targets = cache.get(track.path)
-        n_frames = student_frame_count(load_audio(track.path, sample_rate=22050).size, Framing())
+        n_frames = FrontendConfig().n_frames(load_audio(track.path, sample_rate=22050).size)
         np.testing.assert_array_equal(targets.starts, window_starts(n_frames, hop_frames=FIXTURE_HOP_FRAMES, framing=Framing()))
         assert targets.tags.shape == (len(targets.starts), 50) and targets.features.shape == (len(targets.starts), 200)
         assert 0 <= targets.tags.min() and targets.tags.max() <= 1
@@ -179,6 +180,13 @@ def test_teacher_tool_reproduces_a_fixture(tmp_path, fixture_tracks):
     cache, tracks = fixture_tracks
     subprocess.run([TEACHER_PYTHON, str(REPO / "tools" / "teacher_targets.py"), "--hop-frames", str(FIXTURE_HOP_FRAMES),
                     "--out", str(tmp_path), str(tracks[0].path)], check=True, capture_output=True)
-    fresh = TeacherCache(tmp_path, student_rate=22050, student_stft_hop=512, student_window_frames=128).get(tracks[0].path)
+    fresh = TeacherCache(tmp_path, frontend=FrontendConfig(), window_samples=66150).get(tracks[0].path)
     np.testing.assert_array_equal(fresh.starts, cache.get(tracks[0].path).starts)
     np.testing.assert_allclose(fresh.tags, cache.get(tracks[0].path).tags, atol=2e-3)
+
+
+def test_a_cache_aligned_to_another_front_end_is_refused():
+    from streamtag.errors import StreamtagError
+
+    with pytest.raises(StreamtagError, match="aligned to another front end.*student_stft_hop"):
+        TeacherCache(FIXTURES, frontend=FrontendConfig(hop_samples=256), window_samples=66150)
