@@ -29,7 +29,6 @@ from streamtag.taste import (
 log = logging.getLogger(__name__)
 
 
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser("taste", help="teach and manage your personal taste profile")
     commands = parser.add_subparsers(dest="taste_command", metavar="ACTION")
