@@ -3,6 +3,11 @@
 Format 2 (this streamtag writes it) adds the output ``tags`` ``[batch, n_tags]`` with its names in the
 metadata key ``tag_names``: the tags a pretrained teacher taught the model. Format 1 models (no tags) still
 load: their ``tag_names`` is empty and the engine reports tags of width 0.
+
+The optional metadata key ``streaming`` names the parts that let a stream compute each spectrogram frame once
+(docs/streaming-frontend.md): a front end (audio -> log-mel frames) and the network (a window of frames ->
+the outputs above), each a file beside the model with its SHA-256. The model itself is unchanged, so a
+streamtag that ignores the key still loads it, and a model without the key runs every window in full.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ READABLE_FORMATS = ("1", "2")
 INPUT_NAME = "audio"
 BASE_OUTPUTS = ("genre", "taste", "moods", "embedding")
 TAGS_OUTPUT = "tags"
+LOGMEL_NAME = "logmel"  # the front end's output and the network's input: (batch, frames, n_mels)
+STREAMING_VERSION = 1  # of the ``streaming`` metadata; another version is ignored (every window in full)
 REQUIRED_METADATA = (
     "streamtag.format", "name", "version", "labels", "mood_names", "sample_rate", "window_samples",
     "hop_samples", "embedding_dim",
@@ -27,6 +34,27 @@ REQUIRED_METADATA = (
 def output_names(format_version: str) -> tuple[str, ...]:
     """The outputs a model of ``format_version`` has, in the order the engine reads them."""
     return BASE_OUTPUTS if format_version == "1" else (*BASE_OUTPUTS, TAGS_OUTPUT)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A graph that travels with the model: its file name (beside the model) and its SHA-256."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StreamingInfo:
+    """How the model's front end frames the audio, and the parts that run it frame by frame."""
+
+    frame_samples: int  # the STFT hop: frame k starts at sample k * frame_samples
+    frame_span_samples: int  # the STFT frame length (n_fft)
+    frames_per_window: int
+    n_mels: int
+    network: Part
+    frontends: dict[str, Part]  # by kind: "conv" (a Conv1d over the Fourier basis) and/or "stft" (ONNX STFT)
+    mflop: dict[str, float]  # counted from the graphs at export: "window", "network", "frontend_frame"
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,7 @@ class ModelInfo:
     provenance: dict
     tag_names: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
+    streaming: StreamingInfo | None = None
 
     @property
     def window_s(self) -> float:
@@ -55,6 +84,21 @@ class ModelInfo:
     @property
     def outputs(self) -> tuple[str, ...]:
         return output_names(self.format_version)
+
+    def hop_samples_for(self, hop_s: float | None) -> int:
+        """The hop in samples for ``hop_s`` seconds (None: the model's own hop).
+
+        For a model with streaming parts the hop is rounded to whole spectrogram frames (at least one), so
+        that consecutive windows share frames exactly: 0.5 s at 22050 Hz becomes 22 frames of 512 samples,
+        0.511 s."""
+        if hop_s is None:
+            return self.hop_samples
+        if not hop_s > 0 or hop_s == float("inf"):
+            raise ModelError(f"the hop (--hop) must be a positive number of seconds, got {hop_s}")
+        if self.streaming is None:
+            return max(1, round(hop_s * self.sample_rate))
+        frame = self.streaming.frame_samples
+        return frame * max(1, round(hop_s * self.sample_rate / frame))
 
 
 def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
@@ -86,6 +130,7 @@ def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
             provenance=json.loads(meta.get("provenance", "{}")),
             tag_names=tuple(json.loads(meta.get("tag_names", "[]"))),
             format_version=version,
+            streaming=_parse_streaming(path, meta.get("streaming")),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: malformed streamtag metadata ({exc}); re-export the model") from exc
@@ -96,16 +141,45 @@ def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
     return info
 
 
+def _parse_streaming(path: Path, text: str | None) -> StreamingInfo | None:
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        if data.get("version") != STREAMING_VERSION:
+            return None  # written by a later streamtag: this one runs every window in full
+        return StreamingInfo(
+            frame_samples=int(data["frame_samples"]),
+            frame_span_samples=int(data["frame_span_samples"]),
+            frames_per_window=int(data["frames_per_window"]),
+            n_mels=int(data["n_mels"]),
+            network=Part(**data["network"]),
+            frontends={kind: Part(**part) for kind, part in data["frontends"].items()},
+            mflop={key: float(value) for key, value in data.get("mflop", {}).items()},
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ModelError(f"{path}: malformed 'streaming' metadata ({exc}); re-export the model") from exc
+
+
 def check_signature(info: ModelInfo, inputs: dict[str, list], outputs: dict[str, list]) -> None:
     """``inputs``/``outputs``: name -> shape, as the ONNX session reports them."""
+    if INPUT_NAME not in inputs:
+        raise ModelError(f"{info.path}: a streamtag model has the input {INPUT_NAME!r}; found inputs {sorted(inputs)}")
+    shape = inputs[INPUT_NAME]
+    if len(shape) != 2 or shape[1] != info.window_samples:
+        raise ModelError(f"{info.path}: {INPUT_NAME!r} has shape {shape}, but its metadata implies (batch, {info.window_samples})")
+    check_outputs(info, outputs)
+
+
+def check_outputs(info: ModelInfo, outputs: dict[str, list]) -> None:
+    """The outputs of the model, or of its network part, against the sizes its metadata implies."""
     expected_outputs = info.outputs
-    if INPUT_NAME not in inputs or set(expected_outputs) - set(outputs):
+    if set(expected_outputs) - set(outputs):
         raise ModelError(
-            f"{info.path}: a format {info.format_version} model has input {INPUT_NAME!r} and outputs "
-            f"{', '.join(expected_outputs)}; found inputs {sorted(inputs)} and outputs {sorted(outputs)}"
+            f"{info.path}: a format {info.format_version} model has the outputs {', '.join(expected_outputs)}; "
+            f"found {sorted(outputs)}"
         )
     expected = {
-        INPUT_NAME: (inputs[INPUT_NAME], info.window_samples),
         "genre": (outputs["genre"], len(info.labels)),
         "moods": (outputs["moods"], len(info.mood_names)),
         "embedding": (outputs["embedding"], info.embedding_dim),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -59,6 +60,7 @@ class LiveConfig:
     # onnxruntime intra-op threads. One: at batch 1 a thread pool spin-waits between hops, which on the 2-core
     # reference machine cost 8x the CPU (0.8 vs 0.1 core-s per 20 windows) and was slower (14 vs 9 ms median).
     threads: int = 1
+    full_window: bool = False  # compute every window's spectrogram whole (for comparison: same scores, more work)
 
 
 class LiveTaste(Protocol):
@@ -138,6 +140,11 @@ def _quiet_onnxruntime() -> None:
     logging.getLogger("websockets").setLevel(logging.ERROR)  # each refused or dropped client is not a warning
 
 
+def _frontend_words(tagger: Tagger) -> str:
+    parts = tagger.engine.parts
+    return f"{parts.frontend_kind} front end on new frames only" if tagger.shares_frames else "whole windows"
+
+
 async def run_live(
     config: LiveConfig,
     *,
@@ -147,19 +154,22 @@ async def run_live(
 ) -> int:
     """Tag until the source ends, ``q``, SIGINT/SIGTERM, ``stop`` is set or ``duration_s`` passes. Returns 0."""
     _quiet_onnxruntime()
-    engine = engine or Engine(config.model_path, provider=config.provider, threads=config.threads)
+    engine = engine or Engine(config.model_path, provider=config.provider, threads=config.threads,
+                              full_window=config.full_window)
     info = engine.info
-    hop_samples = max(1, round(config.hop_s * info.sample_rate))
+    hop_samples = info.hop_samples_for(config.hop_s)  # whole spectrogram frames where the model streams
     hop_s = hop_samples / info.sample_rate
     stop = stop or asyncio.Event()
-    engine.run(np.zeros((1, info.window_samples), np.float32))  # first-run allocations before the first hop
     tagger = Tagger(engine, hop_samples=hop_samples, batch_size=1)
+    # first-run allocations before the first hop, on the path the stream takes (a first window and a hop)
+    Tagger(engine, hop_samples=hop_samples, batch_size=1).feed(np.zeros(info.window_samples + hop_samples, np.float32))
     teacher = taste(engine, tagger) if taste is not None else None
-    processor = HopProcessor(info, hop_s=hop_s, smoothing=config.smoothing)
+    smoothing = None if config.smoothing is None else dataclasses.replace(config.smoothing, hop_s=hop_s)
+    processor = HopProcessor(info, hop_s=hop_s, smoothing=smoothing)
     source: Source = open_source(config.source, out_rate=info.sample_rate)
     print(
         f"streamtag: {info.name} {info.version} on {engine.provider.upper()} "
-        f"(window {info.window_s:.2f} s, hop {hop_s:.2f} s); source {source.description}",
+        f"(window {info.window_s:.2f} s, hop {hop_s:.3f} s, {_frontend_words(tagger)}); source {source.description}",
         file=sys.stderr,
         flush=True,
     )

@@ -60,3 +60,16 @@ class SlidingWindows:
         window[: self._buffer.size] = self._buffer
         self._next_start = self.hop_samples
         return [(0, window)]
+
+
+def new_frame_audio(window: np.ndarray, *, new_frames: int, frame_samples: int, frame_span_samples: int,
+                    frames_per_window: int) -> np.ndarray:
+    """The samples of ``window`` that its last ``new_frames`` spectrogram frames read, and no others.
+
+    Frame ``k`` of a window reads samples ``[k * frame, k * frame + span)``, so the last ``n`` of ``T`` frames
+    read ``[(T - n) * frame, (T - 1) * frame + span)``; a window's last samples past the final frame are read
+    by none (66150 - 66048 = 102 samples in the shipped model)."""
+    if not 0 < new_frames <= frames_per_window:
+        raise ValueError(f"new_frames must be in 1..{frames_per_window}, got {new_frames}")
+    start = (frames_per_window - new_frames) * frame_samples
+    return window[start : (frames_per_window - 1) * frame_samples + frame_span_samples]

@@ -158,8 +158,13 @@ def test_ring_shift_graph_shifts_and_matches_its_builder():
     ring = np.arange(8, dtype=np.float32)[None]
     new = np.array([[10, 11, 12]], np.float32)
     assert session.run(None, {"ring": ring, "new": new})[0].tolist() == [[3, 4, 5, 6, 7, 10, 11, 12]]
-    build = pytest.importorskip("streamtag.train.ring_shift").build_ring_shift
-    assert onnx.load(str(ring_shift_path())).graph == build().graph
+    frames = ort.InferenceSession(str(ring_shift_path("frame_shift.onnx")), providers=["CPUExecutionProvider"])
+    ring = np.arange(12, dtype=np.float32).reshape(1, 4, 3)  # 4 frames of 3 mels
+    new = -np.arange(6, dtype=np.float32).reshape(1, 2, 3)
+    assert frames.run(None, {"ring": ring, "new": new})[0].tolist() == [[[6, 7, 8], [9, 10, 11], [0, -1, -2], [-3, -4, -5]]]
+    builder = pytest.importorskip("streamtag.train.ring_shift")
+    for name, axes in builder.RINGS.items():
+        assert onnx.load(str(ring_shift_path(name))).graph == builder.build_ring_shift(axes).graph
 
 
 def test_device_ring_after_a_batch_of_several_windows(model_path, data_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamtag.windows import SlidingWindows, window_starts
+from streamtag.windows import SlidingWindows, new_frame_audio, window_starts
 
 
 def test_window_starts_by_hand():
@@ -55,3 +55,19 @@ def test_no_padding_after_a_full_window_or_without_audio():
 def test_invalid_sizes():
     with pytest.raises(ValueError):
         SlidingWindows(window_samples=0, hop_samples=1)
+
+
+def test_new_frame_audio_by_hand():
+    # Frames of 4 samples every 2 (span 4, frame 2); a window of 11 samples has 1 + (11 - 4) // 2 = 4 frames,
+    # reading [0,4) [2,6) [4,8) [6,10); sample 10 is read by none.
+    window = np.arange(11)
+    framing = dict(frame_samples=2, frame_span_samples=4, frames_per_window=4)
+    assert new_frame_audio(window, new_frames=4, **framing).tolist() == list(range(10))
+    assert new_frame_audio(window, new_frames=1, **framing).tolist() == [6, 7, 8, 9]
+    assert new_frame_audio(window, new_frames=2, **framing).tolist() == [4, 5, 6, 7, 8, 9]
+    # The shipped model: 128 frames of 1024 every 512; a 0.511 s hop adds 22 frames, read from 11776 samples.
+    shipped = dict(frame_samples=512, frame_span_samples=1024, frames_per_window=128)
+    assert new_frame_audio(np.zeros(66150), new_frames=22, **shipped).size == 21 * 512 + 1024 == 11776
+    for bad in (0, 5):
+        with pytest.raises(ValueError, match="new_frames must be in 1..4"):
+            new_frame_audio(window, new_frames=bad, **framing)

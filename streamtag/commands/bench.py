@@ -1,15 +1,20 @@
-"""`streamtag bench` (also tools/bench_live.py): live latency and CPU use, and offline tagging speed.
+"""`streamtag bench` (also tools/bench_live.py): work per window, live latency and CPU use, and tagging speed,
+each with every spectrogram frame computed once per stream (the default) and with every window computed whole
+(before that change), in one run. Figures are printed, not asserted (they depend on the machine):
 
-Three figures, printed and not asserted (they depend on the machine):
-
+* **MFLOP per full window and per hop**, from the counts the model carries (counted from its graphs at export,
+  `streamtag/train/flops.py`): a hop costs the network plus the front end of the frames it adds;
 * **per-hop processing latency** p50/p99 of a real `streamtag live` process tagging a file at real-time pace
-  (or ``--live-source loopback|mic``) with the given hop (what its feed reports as ``latency_ms``: windowing, the model, smoothing);
+  (or ``--live-source loopback|mic``) with the given hop (what its feed reports as ``latency_ms``: windowing,
+  the model, smoothing);
 * **CPU use** of that process in steady state, as a share of one core: (utime + stime) from /proc over the wall
   time, measured after a warm-up so that loading the model and the first windows are not counted;
-* **offline speed** as a multiple of real time: the streaming tagger over whole files with the model's own hop
-  and batches of 32, decoding excluded.
+* **single-stream windows/s**: one stream fed hop by hop as fast as it goes, batch 1, one thread (as `live`);
+* **offline speed** as a multiple of real time (and windows/s): the streaming tagger over whole files with the
+  model's own hop, decoding excluded.
 
-Targets on the 2-core CPU reference machine: p99 < 15 ms, < 10% of one core at a 0.5 s hop, offline >= 300x.
+Targets on the 2-core CPU reference machine: p99 < 15 ms, < 10% of one core at a 0.5 s hop, offline >= 300x;
+a hop at most 45 % of a full window's MFLOP, and offline at least 1.3x faster than whole windows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from pathlib import Path
 TARGET_P99_MS = 15.0
 TARGET_CPU_PERCENT = 10.0
 TARGET_OFFLINE_X = 300.0
+TARGET_HOP_SHARE = 0.45
+TARGET_OFFLINE_SPEEDUP = 1.3
+PATHS = {"frames_once": False, "whole_windows": True}  # name -> Engine(full_window=...)
 _SUMMARY = re.compile(r"latency p50 ([\d.]+) ms, p99 ([\d.]+) ms")
 
 
@@ -59,14 +67,31 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def work_per_window(*, model: Path | None, hop_s: float) -> dict:
+    """MFLOP per full window and per live hop, from the counts in the model's streaming metadata."""
+    from streamtag.engine import Engine
+
+    info = Engine(model, provider="cpu", full_window=True).info
+    if info.streaming is None or not info.streaming.mflop:
+        return {"counted": False}
+    mflop = info.streaming.mflop
+    hop_frames = info.hop_samples_for(hop_s) // info.streaming.frame_samples
+    per_hop = mflop["network"] + hop_frames * mflop["frontend_frame"]
+    return {"counted": True, "window_mflop": mflop["window"], "network_mflop": mflop["network"],
+            "frontend_mflop_per_frame": mflop["frontend_frame"], "frames_per_window": info.streaming.frames_per_window,
+            "hop_frames": hop_frames, "hop_mflop": round(per_hop, 3), "hop_share": round(per_hop / mflop["window"], 4)}
+
+
 def bench_live(
     source: str, *, model: Path | None, provider: str, hop_s: float, live_s: float, warmup_s: float,
-    device: str | None = None,
+    device: str | None = None, full_window: bool = False,
 ) -> dict:
     """Run `streamtag live` on ``source`` (a file at real-time pace, mic or loopback); its latency summary and
     its steady-state CPU use."""
     cmd = [sys.executable, "-m", "streamtag.cli", "live", "--source", source, "--no-tui", "--no-ws",
            "--no-taste", "--hop", str(hop_s), "--provider", provider, "--duration", str(live_s)]
+    if full_window:
+        cmd.append("--full-window")
     if model is not None:
         cmd += ["--model", str(model)]
     if device is not None:
@@ -99,7 +124,27 @@ OFFLINE_SETTINGS = ((0, 8), (0, 32), (1, 8), (1, 1))
 OFFLINE_REPEATS = 3  # the median pass is reported
 
 
-def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> dict:
+def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float, full_window: bool) -> dict:
+    """Windows/s of one stream fed hop by hop, batch 1 and one thread, as `live` runs (no real-time pacing)."""
+    from streamtag.audio import load_audio
+    from streamtag.engine import Engine
+    from streamtag.tagger import Tagger
+
+    engine = Engine(model, provider=provider, threads=1, full_window=full_window)
+    hop = engine.info.hop_samples_for(hop_s)
+    audio = load_audio(path, sample_rate=engine.info.sample_rate)
+    passes = []
+    for _ in range(OFFLINE_REPEATS + 1):  # the first pass warms up and is left out
+        tagger = Tagger(engine, hop_samples=hop, batch_size=1)
+        start = time.perf_counter()
+        n_windows = sum(len(tagger.feed(audio[i : i + hop])) for i in range(0, audio.size, hop))
+        passes.append((time.perf_counter() - start, n_windows))
+    elapsed = statistics.median(t for t, _ in passes[1:])
+    return {"windows": n_windows, "elapsed_s": round(elapsed, 3), "windows_per_s": round(n_windows / elapsed, 1),
+            "shares_frames": tagger.shares_frames}
+
+
+def bench_offline(files: list[Path], *, model: Path | None, provider: str, full_window: bool = False) -> dict:
     """Offline speed for a few thread/batch settings; the first is what `tag` uses by default."""
     from streamtag.audio import load_audio
     from streamtag.engine import Engine
@@ -107,7 +152,7 @@ def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> di
 
     runs = []
     for threads, batch_size in OFFLINE_SETTINGS:
-        engine = Engine(model, provider=provider, threads=threads)
+        engine = Engine(model, provider=provider, threads=threads, full_window=full_window)
         rate = engine.info.sample_rate
         clips = [load_audio(f, sample_rate=rate) for f in files]
         Tagger(engine, batch_size=batch_size).feed(clips[0][: engine.info.window_samples * 4])  # warm-up
@@ -122,7 +167,8 @@ def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> di
             passes.append(time.perf_counter() - start)
         elapsed = statistics.median(passes)
         runs.append({"threads": threads, "batch_size": batch_size, "audio_s": round(audio_s, 1), "windows": n_windows,
-                     "elapsed_s": round(elapsed, 3), "times_real_time": round(audio_s / elapsed, 1)})
+                     "elapsed_s": round(elapsed, 3), "times_real_time": round(audio_s / elapsed, 1),
+                     "windows_per_s": round(n_windows / elapsed, 1)})
     return {"files": len(files), "provider": engine.provider, "runs": runs}
 
 
@@ -131,22 +177,58 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         print("streamtag: error: no audio files given and none found in ../shared/data/gtzan/samples", file=sys.stderr)
         return 2
-    offline = bench_offline(files, model=args.model, provider=args.provider)
-    live = bench_live(args.live_source or str(files[0]), model=args.model, provider=args.provider, hop_s=args.hop,
-                      live_s=args.live_s, warmup_s=args.warmup_s, device=args.device)
-    result = {"cpu_count": os.cpu_count(), "hop_s": args.hop, "live": live, "offline": offline}
+    source = args.live_source or str(files[0])
+    result: dict = {"cpu_count": os.cpu_count(), "hop_s": args.hop, "work": work_per_window(model=args.model, hop_s=args.hop)}
+    for name, full_window in PATHS.items():
+        result[name] = {
+            "offline": bench_offline(files, model=args.model, provider=args.provider, full_window=full_window),
+            "single_stream": bench_stream(files[0], model=args.model, provider=args.provider, hop_s=args.hop,
+                                          full_window=full_window),
+            "live": bench_live(source, model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
+                               warmup_s=args.warmup_s, device=args.device, full_window=full_window),
+        }
+    once, whole = result["frames_once"], result["whole_windows"]
+    result["ratios"] = {
+        "offline_speedup": _ratio(once["offline"]["runs"][0]["times_real_time"], whole["offline"]["runs"][0]["times_real_time"]),
+        "single_stream_speedup": _ratio(once["single_stream"]["windows_per_s"], whole["single_stream"]["windows_per_s"]),
+        "live_cpu_ratio": _ratio(once["live"]["cpu_percent_of_one_core"], whole["live"]["cpu_percent_of_one_core"]),
+        "live_p50_ratio": _ratio(once["live"]["latency_p50_ms"], whole["live"]["latency_p50_ms"]),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"machine: {os.cpu_count()} CPU(s); provider {offline['provider']}; {live['provider_line']}")
-    print(f"live, hop {args.hop} s, {args.live_s:.0f} s of {live['source']} at real-time pace:")
-    print(f"  per-hop processing latency  p50 {live['latency_p50_ms']:.1f} ms   p99 {live['latency_p99_ms']:.1f} ms"
-          f"   (target p99 < {TARGET_P99_MS:.0f} ms)")
-    print(f"  CPU use after {args.warmup_s:.0f} s warm-up  {live['cpu_percent_of_one_core']:.1f}% of one core"
-          f"   (warm-up {live['cpu_percent_warmup']:.1f}%; target < {TARGET_CPU_PERCENT:.0f}%)")
-    print(f"offline ({offline['files']} files; target >= {TARGET_OFFLINE_X:.0f}x real time):")
-    for r in offline["runs"]:
-        threads = "default" if r["threads"] == 0 else r["threads"]
-        print(f"  threads {threads!s:>7}, batch {r['batch_size']:2d}: {r['audio_s']:.0f} s of audio, {r['windows']} windows"
-              f" in {r['elapsed_s']:.2f} s  ->  {r['times_real_time']:.0f}x real time")
+    _print_report(result, args)
     return 0
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def _print_report(result: dict, args: argparse.Namespace) -> None:
+    work, ratios, once = result["work"], result["ratios"], result["frames_once"]
+    print(f"machine: {os.cpu_count()} CPU(s); provider {once['offline']['provider']}; {once['live']['provider_line']}")
+    if work["counted"]:
+        print(f"work: {work['window_mflop']:.1f} MFLOP per full window; a {work['hop_frames']}-frame hop "
+              f"{work['hop_mflop']:.1f} MFLOP (network {work['network_mflop']:.1f} + {work['hop_frames']} x "
+              f"{work['frontend_mflop_per_frame']:.2f} per frame) = {work['hop_share']:.1%} of a window"
+              f"   (target <= {TARGET_HOP_SHARE:.0%})")
+    else:
+        print("work: the model carries no FLOP counts (no streaming parts): every window is computed whole")
+    for name, label in (("frames_once", "frames computed once"), ("whole_windows", "whole windows (before)")):
+        part = result[name]
+        live, stream = part["live"], part["single_stream"]
+        print(f"{label}:")
+        print(f"  live, hop {args.hop} s, {args.live_s:.0f} s of {live['source']}: latency p50 "
+              f"{live['latency_p50_ms']:.1f} ms, p99 {live['latency_p99_ms']:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms);"
+              f" CPU {live['cpu_percent_of_one_core']:.1f}% of one core after {args.warmup_s:.0f} s"
+              f" (warm-up {live['cpu_percent_warmup']:.1f}%; target < {TARGET_CPU_PERCENT:.0f}%)")
+        print(f"  single stream, batch 1: {stream['windows_per_s']:.0f} windows/s")
+        for r in part["offline"]["runs"]:
+            threads = "default" if r["threads"] == 0 else r["threads"]
+            print(f"  offline, threads {threads!s:>7}, batch {r['batch_size']:2d}: {r['audio_s']:.0f} s of audio, "
+                  f"{r['windows']} windows in {r['elapsed_s']:.2f} s -> {r['times_real_time']:.0f}x real time, "
+                  f"{r['windows_per_s']:.0f} windows/s")
+    print(f"frames once vs whole windows: offline {ratios['offline_speedup']}x (target >= {TARGET_OFFLINE_SPEEDUP}x), "
+          f"single stream {ratios['single_stream_speedup']}x, live CPU {ratios['live_cpu_ratio']} of before, "
+          f"live p50 latency {ratios['live_p50_ratio']} of before")

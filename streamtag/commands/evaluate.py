@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     tracks = dataset.tracks if args.subset == "all" else split[args.subset]
     if not tracks:
         raise StreamtagError(f"the {args.subset} split of {args.data_dir} is empty")
-    hop = round(args.hop * engine.info.sample_rate) if args.hop else None
-    tagger = Tagger(engine, hop_samples=hop)
+    tagger = Tagger(engine, hop_samples=engine.info.hop_samples_for(args.hop))
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"tagging {len(tracks)} {args.subset} tracks", total=len(tracks))
         evaluation = evaluate_model(tagger, tracks, on_track=lambda _t: progress.advance(task))

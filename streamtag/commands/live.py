@@ -56,6 +56,9 @@ def register(subparsers) -> None:
     parser.add_argument("--no-tui", action="store_true", help="one line per hop instead of the terminal display")
     parser.add_argument("--json", action="store_true", help="JSON lines (the feed's messages) instead of text")
     parser.add_argument("--no-taste", action="store_true", help="show the crowd's taste; ignore a personal profile")
+    parser.add_argument("--full-window", action="store_true",
+                        help="compute each window's spectrogram whole instead of only the frames a hop adds "
+                             "(the same scores, more CPU; to compare, as `streamtag bench` does)")
     parser.set_defaults(run=run)
 
 
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         feed=feed,
         output=output,
         duration_s=args.duration,
+        full_window=args.full_window,
         smoothing=SmoothingConfig(hop_s=args.hop, time_constant_s=args.smoothing),
     )
     return live_main(config, taste=None if args.no_taste else _taste_factory())

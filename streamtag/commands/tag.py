@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamtag.audio import iter_audio
 from streamtag.engine import Engine
-from streamtag.errors import AudioFileError, StreamtagError
+from streamtag.errors import AudioFileError
 from streamtag.tagger import Tagger, WindowScores, clip_summary
 
 
@@ -46,10 +46,8 @@ def tag_file(tagger: Tagger, path: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     from streamtag.taste import load_active_profile
 
-    if args.hop is not None and args.hop <= 0:
-        raise StreamtagError(f"--hop must be a positive number of seconds, got {args.hop}")
     engine = Engine(args.model, provider=args.provider)
-    hop_samples = round(args.hop * engine.info.sample_rate) if args.hop else None
+    hop_samples = engine.info.hop_samples_for(args.hop)
     profile = None if args.no_taste else load_active_profile(engine.info)
     tagger = Tagger(engine, hop_samples=hop_samples, taste_scorer=profile.scorer if profile else None)
     taste_source = "personal" if profile else "crowd"

@@ -76,7 +76,12 @@ class CRNN(nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Raw audio (B, window_samples) -> (genre probs, taste prob, mood rates, embedding[, tag probs]):
         the ONNX graph, outputs in the order of ``streamtag.contract.output_names``."""
-        out = self.forward_logmel(self.frontend(audio))
+        return self.scores(self.frontend(audio))
+
+    def scores(self, logmel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Log-mel (B, T, n_mels) -> the outputs of ``forward``: the network graph that streaming runs on frames
+        computed once per stream."""
+        out = self.forward_logmel(logmel)
         outputs = (
             torch.softmax(out["genre_logits"], dim=1),
             torch.sigmoid(out["taste_logit"]),
@@ -107,7 +112,9 @@ class CRNNEnsemble(nn.Module):
         self.members = nn.ModuleList(members)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logmel = self.frontend(audio)
+        return self.scores(self.frontend(audio))
+
+    def scores(self, logmel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outs = [member.forward_logmel(logmel) for member in self.members]
         genre = torch.stack([torch.softmax(o["genre_logits"], dim=1) for o in outs]).mean(0)
         taste = torch.stack([torch.sigmoid(o["taste_logit"]) for o in outs]).mean(0)

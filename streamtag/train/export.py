@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
+from torch import nn
 
 from streamtag import __version__
-from streamtag.contract import FORMAT_VERSION, INPUT_NAME, output_names
+from streamtag.contract import FORMAT_VERSION, INPUT_NAME, LOGMEL_NAME, STREAMING_VERSION, output_names
 from streamtag.errors import ModelError
+from streamtag.train.config import FrontendConfig
 from streamtag.train.crnn import CRNN, CRNNEnsemble, ModelConfig
+from streamtag.train.features import hann_window
+from streamtag.train.flops import count_model_flops
+from streamtag.train.frontend import POWER_FLOOR, mel_filterbank
 from streamtag.train.loop import strict_json
 
 OPSET = 17
 # ONNX Runtime and PyTorch sum in different orders; 1e-4 on probabilities is far below any decision threshold.
 PARITY_TOLERANCE = 1e-4
-
-
-@dataclass(frozen=True)
-class ExportReport:
-    path: Path
-    max_abs_diff: float
-    fp16_path: Path | None
 
 
 def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
@@ -46,9 +45,15 @@ def format_of(model: CRNN | CRNNEnsemble) -> str:
     return FORMAT_VERSION if model.config.tag_names else "1"
 
 
-def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provenance: dict, hop_samples: int) -> dict[str, str]:
+def metadata_for(
+    model: CRNN | CRNNEnsemble, *, name: str, version: str, provenance: dict, hop_samples: int,
+    streaming: dict | None = None,
+) -> dict[str, str]:
+    """``streaming``: what ``export_streaming_parts`` returned, or None for a model that runs every window in full."""
     config = model.config
-    tags = {"tag_names": json.dumps(list(config.tag_names))} if config.tag_names else {}
+    optional = {"tag_names": json.dumps(list(config.tag_names))} if config.tag_names else {}
+    if streaming is not None:
+        optional["streaming"] = json.dumps(streaming, sort_keys=True)
     return {
         "streamtag.format": format_of(model),
         "name": name,
@@ -64,35 +69,38 @@ def metadata_for(model: CRNN | CRNNEnsemble, *, name: str, version: str, provena
         "n_mels": str(config.frontend.n_mels),
         "provenance": json.dumps(strict_json(provenance), sort_keys=True, allow_nan=False),
         "streamtag_version": __version__,
-        **tags,
+        **optional,
     }
 
 
 def export_onnx(model: CRNN | CRNNEnsemble, out_path: Path, *, metadata: dict[str, str]) -> None:
     """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and ``metadata``."""
     out_path = Path(out_path)
-    example = torch.zeros(2, model.config.window_samples)
-    outputs = output_names(format_of(model))
-    dynamic = {INPUT_NAME: {0: "batch"}} | {name: {0: "batch"} for name in outputs}
-    # The TorchScript exporter keeps the GRU as one ONNX GRU node, which both CPU and CUDA providers run.
-    torch.onnx.export(
-        model.eval(),
-        (example,),
-        str(out_path),
-        input_names=[INPUT_NAME],
-        output_names=list(outputs),
-        dynamic_axes=dynamic,
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    proto = onnx.load(str(out_path))
-    _compute_fourier_kernels_in_graph(proto, model.config.frontend.n_fft)
+    proto = _traced(model)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = f"streamtag {metadata['name']} {metadata['version']}"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(out_path))
+
+
+def _traced(model: CRNN | CRNNEnsemble) -> onnx.ModelProto:
+    """The whole model (raw audio in) as an ONNX graph with a dynamic batch axis, not yet written."""
+    outputs = output_names(format_of(model))
+    proto = _to_onnx(model, torch.zeros(2, model.config.window_samples), inputs={INPUT_NAME: {0: "batch"}},
+                     outputs=dict.fromkeys(outputs, {0: "batch"}))
+    _compute_fourier_kernels_in_graph(proto, model.config.frontend.n_fft)
+    return proto
+
+
+def _to_onnx(module: nn.Module, example: torch.Tensor, *, inputs: dict[str, dict], outputs: dict[str, dict]) -> onnx.ModelProto:
+    """Trace ``module`` on ``example``; ``inputs``/``outputs``: name -> its dynamic axes."""
+    buffer = io.BytesIO()
+    # The TorchScript exporter keeps the GRU as one ONNX GRU node, which both CPU and CUDA providers run.
+    torch.onnx.export(module.eval(), (example,), buffer, input_names=list(inputs), output_names=list(outputs),
+                      dynamic_axes=inputs | outputs, opset_version=OPSET, dynamo=False)
+    return onnx.load_from_string(buffer.getvalue())
 
 
 def _compute_fourier_kernels_in_graph(proto: onnx.ModelProto, n_fft: int) -> None:
@@ -112,7 +120,7 @@ def _compute_fourier_kernels_in_graph(proto: onnx.ModelProto, n_fft: int) -> Non
         raise ModelError("export: the front end's Fourier kernels were not found in the traced graph")
     out = node.output[0]
     n = np.arange(n_fft, dtype=np.float32)
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * n.astype(np.float64) / n_fft)).astype(np.float32)
+    window = hann_window(n_fft).astype(np.float32)
 
     def const(name: str, value: np.ndarray):
         return helper.make_node("Constant", [], [f"{out}/{name}"], value=numpy_helper.from_array(value, f"{out}/{name}"))
@@ -139,6 +147,99 @@ def _compute_fourier_kernels_in_graph(proto: onnx.ModelProto, n_fft: int) -> Non
         graph.node.insert(position + offset, new)
 
 
+class _Network(nn.Module):
+    """The model after its front end: a window of log-mel frames in, the model's outputs out."""
+
+    def __init__(self, model: CRNN | CRNNEnsemble) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, logmel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.model.scores(logmel)
+
+
+def part_path(model_path: Path, part: str) -> Path:
+    """Where a streaming part of ``model_path`` is written: ``streamtag.onnx`` -> ``streamtag.network.onnx``."""
+    return model_path.with_name(f"{model_path.stem}.{part}.onnx")
+
+
+def export_streaming_parts(model: CRNN | CRNNEnsemble, model_path: Path) -> dict:
+    """Write the network and both front ends beside ``model_path``; return the ``streaming`` metadata that
+    names them (pass it to ``metadata_for``)."""
+    model_path = Path(model_path)
+    config = model.config
+    frontend = config.frontend
+    n_frames = frontend.n_frames(config.window_samples)
+    batch = {0: "batch"}
+    network = _to_onnx(_Network(model), torch.zeros(2, n_frames, frontend.n_mels), inputs={LOGMEL_NAME: batch},
+                       outputs=dict.fromkeys(output_names(format_of(model)), batch))
+    conv = _to_onnx(model.frontend, torch.zeros(1, config.window_samples),
+                    inputs={INPUT_NAME: {0: "batch", 1: "samples"}}, outputs={LOGMEL_NAME: {0: "batch", 1: "frames"}})
+    _compute_fourier_kernels_in_graph(conv, frontend.n_fft)
+    parts = {}
+    for kind, proto, doc in (("network", network, "the network on a window of log-mel frames"),
+                             ("frontend-conv", conv, "log-mel frames by a conv-STFT"),
+                             ("frontend-stft", stft_frontend(frontend), "log-mel frames by ONNX STFT")):
+        proto.doc_string = f"streamtag part: {doc}"
+        onnx.checker.check_model(proto)
+        path = part_path(model_path, kind)
+        onnx.save(proto, str(path))
+        parts[kind] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    count = count_model_flops(_traced(model), batch=1)
+    return {
+        "version": STREAMING_VERSION,
+        "frame_samples": frontend.hop_samples,
+        "frame_span_samples": frontend.n_fft,
+        "frames_per_window": n_frames,
+        "n_mels": frontend.n_mels,
+        "network": parts["network"],
+        "frontends": {"conv": parts["frontend-conv"], "stft": parts["frontend-stft"]},
+        "mflop": {
+            "window": round(count.total / 1e6, 3),
+            "network": round(count.network / 1e6, 3),
+            "frontend_frame": round(count.frontend / n_frames / 1e6, 4),
+        },
+    }
+
+
+def stft_frontend(config: FrontendConfig) -> onnx.ModelProto:
+    """The front end with ONNX's STFT op instead of the conv-STFT: the same frames (no centring, periodic
+    Hann, Slaney mel, power in dB), audio (batch, samples) -> logmel (batch, frames, n_mels).
+
+    ONNX Runtime's CPU provider runs STFT as an FFT, measured 1.3-1.6x faster than the conv-STFT on 1 to
+    1,024 frames (docs/streaming-frontend.md); its CUDA provider has no STFT kernel, so CUDA keeps the conv."""
+    helper = onnx.helper
+    mel = mel_filterbank(sample_rate=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                         fmin_hz=config.fmin_hz, fmax_hz=config.fmax_hz or config.sample_rate / 2)
+    weights = [
+        numpy_helper.from_array(mel.T.copy(), "mel_t"),  # (bins, n_mels)
+        numpy_helper.from_array(hann_window(config.n_fft).astype(np.float32), "window"),
+        numpy_helper.from_array(np.array(config.hop_samples, np.int64), "frame_step"),
+        numpy_helper.from_array(np.array([-1], np.int64), "last_axis"),
+        numpy_helper.from_array(np.array(POWER_FLOOR, np.float32), "floor"),
+        numpy_helper.from_array(np.array(10.0 / np.log(10.0), np.float32), "db_per_neper"),
+    ]
+    nodes = [
+        helper.make_node("Unsqueeze", [INPUT_NAME, "last_axis"], ["signal"]),  # (B, samples, 1): real input
+        helper.make_node("STFT", ["signal", "frame_step", "window"], ["spectrum"], onesided=1),  # (B, T, bins, 2)
+        helper.make_node("ReduceSumSquare", ["spectrum", "last_axis"], ["power"], keepdims=0),  # (B, T, bins)
+        helper.make_node("MatMul", ["power", "mel_t"], ["mel"]),
+        helper.make_node("Max", ["mel", "floor"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["nepers"]),
+        helper.make_node("Mul", ["nepers", "db_per_neper"], [LOGMEL_NAME]),
+    ]
+    graph = helper.make_graph(
+        nodes, "frontend_stft",
+        [helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, ["batch", "samples"])],
+        [helper.make_tensor_value_info(LOGMEL_NAME, onnx.TensorProto.FLOAT, ["batch", "frames", config.n_mels])],
+        initializer=weights,
+    )
+    # STFT is an opset 17 op; ReduceSumSquare takes its axes as an input from opset 18.
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="streamtag")
+    proto.ir_version = 8  # readable by onnxruntime >= 1.13
+    return proto
+
+
 def to_fp16(src: Path, dst: Path) -> None:
     """Write an fp16 copy for GPUs: weights in half precision, inputs and outputs still float32.
 
@@ -163,6 +264,26 @@ def to_fp16(src: Path, dst: Path) -> None:
     graph.node.extend(casts + nodes)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(dst))
+
+
+def streaming_max_abs_diff(model_path: Path, audio: np.ndarray) -> dict[str, float]:
+    """For each front end: the largest absolute difference between the scores of ``audio``'s windows computed
+    frame by frame (the streaming parts) and whole (the model), at the model's hop."""
+    from streamtag.engine import Engine
+    from streamtag.tagger import Tagger
+
+    def scores(engine: Engine) -> np.ndarray:
+        windows = Tagger(engine).feed(audio)
+        return np.stack([np.concatenate([w.genre, w.moods, w.tags, w.embedding, [w.taste]]) for w in windows])
+
+    whole = scores(Engine(model_path, provider="cpu", full_window=True))
+    diffs = {}
+    for kind in ("conv", "stft"):
+        engine = Engine(model_path, provider="cpu", frontend=kind)
+        if engine.parts is None:
+            raise ModelError(f"export: {model_path}'s streaming parts did not load")
+        diffs[kind] = float(np.abs(scores(engine) - whole).max())
+    return diffs
 
 
 def parity_max_abs_diff(model: CRNN | CRNNEnsemble, onnx_path: Path, windows: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from torch import nn
 from streamtag.train.config import FrontendConfig
 
 # Floor of the mel power before the log, in power units: -100 dB, far below 16-bit quantisation noise.
-_POWER_FLOOR = 1e-10
+POWER_FLOOR = 1e-10
 
 
 # Slaney's mel scale (the Auditory Toolbox's, librosa's default): linear below 1 kHz, logarithmic above.
@@ -87,4 +87,4 @@ class LogMel(nn.Module):
         real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
         power = (real * real + imag * imag).transpose(1, 2)  # (B, T, bins)
         mel = power @ self.mel_t  # (B, T, n_mels)
-        return 10.0 * torch.log10(torch.clamp(mel, min=_POWER_FLOOR))
+        return 10.0 * torch.log10(torch.clamp(mel, min=POWER_FLOOR))

@@ -1,8 +1,11 @@
-"""Build the ring-shift graph that keeps the live window on the GPU (``models/ring_shift.onnx``).
+"""Build the ring-shift graphs that keep the live window on the GPU (``models/ring_shift.onnx`` and
+``models/frame_shift.onnx``).
 
-``shifted = concat(ring[:, len(new):], new)`` for a ring of any length and any number of new samples. With
-both ring buffers bound in device memory, each hop copies only the new samples to the GPU; the graph is tiny
-and independent of the model, so it ships once beside it. `python -m streamtag.train.ring_shift OUT`.
+``shifted = concat(ring[:, len(new):], new)`` for a ring of any length and any number of new entries: samples
+of a raw window ``(1, samples)``, or log-mel frames ``(1, frames, mels)`` for a model that streams frame by
+frame. With both ring buffers bound in device memory, each hop copies only the new samples to the GPU; the
+graphs are tiny and independent of the model, so they ship once beside it.
+`python -m streamtag.train.ring_shift MODELS_DIR`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from onnx import TensorProto, helper
 OPSET = 17
 
 
-def build_ring_shift() -> onnx.ModelProto:
+# file name -> the names of the ring's axes after the batch axis (the shift runs along the first of them)
+RINGS = {"ring_shift.onnx": ["window"], "frame_shift.onnx": ["frames", "mels"]}
+
+
+def build_ring_shift(axes: list[str]) -> onnx.ModelProto:
     one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
     two = helper.make_tensor("two", TensorProto.INT64, [1], [2])
     nodes = [
@@ -30,9 +37,9 @@ def build_ring_shift() -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "ring_shift",
-        [helper.make_tensor_value_info("ring", TensorProto.FLOAT, [1, "window"]),
-         helper.make_tensor_value_info("new", TensorProto.FLOAT, [1, "hop"])],
-        [helper.make_tensor_value_info("shifted", TensorProto.FLOAT, [1, "window"])],
+        [helper.make_tensor_value_info("ring", TensorProto.FLOAT, [1, *axes]),
+         helper.make_tensor_value_info("new", TensorProto.FLOAT, [1, "hop", *axes[1:]])],
+        [helper.make_tensor_value_info("shifted", TensorProto.FLOAT, [1, *axes])],
         initializer=[one, two],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="streamtag")
@@ -42,4 +49,6 @@ def build_ring_shift() -> onnx.ModelProto:
 
 
 if __name__ == "__main__":
-    onnx.save(build_ring_shift(), sys.argv[1] if len(sys.argv) > 1 else str(Path("models") / "ring_shift.onnx"))
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "models")
+    for name, axes in RINGS.items():
+        onnx.save(build_ring_shift(axes), str(out / name))

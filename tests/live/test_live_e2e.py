@@ -30,7 +30,7 @@ from streamtag.tagger import Tagger
 from .conftest import LiveProcess, read_feed, run_cli
 from .test_feed import SCHEMA_PATH, stalled_client
 
-HOP_S = 0.5
+HOP_S = 0.5  # asked for; the streaming model rounds it to whole spectrogram frames (live_hop_s)
 EXCERPT_S = 12.0
 LOUD_DBFS = -40.0  # the music excerpts are far above this; the null sink's silence is -120 dBFS
 TOLERANCE_FLOOR = 0.03
@@ -52,6 +52,17 @@ def excerpt(tmp_path, data_dir) -> Path:
     return path
 
 
+def live_hop_s(model_path: Path) -> float:
+    """The hop `live --hop 0.5` runs at: 22 frames of 512 samples (0.5108 s) for the shipped model."""
+    info = Engine(model_path, provider="cpu").info
+    return info.hop_samples_for(HOP_S) / info.sample_rate
+
+
+def windows_ending_by(seconds: float, hop_s: float) -> list[float]:
+    """Feed times of the windows that `seconds` of audio completes: a 3 s window, then one every hop."""
+    return [round(3.0 + k * hop_s, 4) for k in range(int((seconds - 3.0) / hop_s + 1e-9) + 1)]
+
+
 def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tuple[dict, np.ndarray]:
     """`streamtag tag --json --hop 0.5` on the file, and how far the clip average moves with what live cannot fix.
 
@@ -69,9 +80,10 @@ def offline_reference(path: Path, model_path: Path, env: dict[str, str]) -> tupl
     rate = engine.info.sample_rate
     audio = load_audio(path, sample_rate=rate)
     means = []
+    hop = engine.info.hop_samples_for(HOP_S)
     for phase in np.arange(8) / 8:
-        tagger = Tagger(engine, hop_samples=round(HOP_S * rate))
-        genre = np.array([w.genre for w in tagger.feed(audio[round(phase * HOP_S * rate) :])])
+        tagger = Tagger(engine, hop_samples=hop)
+        genre = np.array([w.genre for w in tagger.feed(audio[round(phase * hop) :])])
         for first in range(4):
             for last in range(4):
                 means.append(genre[first : len(genre) - last].mean(axis=0))
@@ -135,7 +147,7 @@ def test_loopback_of_a_playing_file_matches_offline_tagging(pulse_server, live_e
     for message in messages:
         validator.validate(message)
     hello = messages[0]
-    assert hello["type"] == "hello" and hello["provider"] == "cpu" and hello["hop_s"] == HOP_S
+    assert hello["type"] == "hello" and hello["provider"] == "cpu" and hello["hop_s"] == round(live_hop_s(model_path), 4)
     assert pulse_server.monitor in hello["source"]
     scores = [m for m in messages if m["type"] == "scores"]
     seqs = [m["seq"] for m in scores]
@@ -177,7 +189,8 @@ def test_sine_source_as_a_microphone(pulse_server, live_env, model_path, validat
     # a PulseAudio source name goes through the pulse device; 48 kHz capture is resampled to the model's rate
     assert messages[0]["source"] == f"mic: pulse ({name}) @ 48000 Hz x2"
     scores = [m for m in messages if m["type"] == "scores"]
-    assert [m["t"] for m in scores] == [3.0, 3.5, 4.0, 4.5, 5.0]  # 5 s of audio: windows end every hop from 3 s
+    # 5 s of audio: windows end every hop from 3 s (3.0, 3.5108, 4.0217, 4.5325)
+    assert [m["t"] for m in scores] == windows_ending_by(5.0, live_hop_s(model_path))
     levels = np.array([m["level_dbfs"] for m in scores])
     # module-sine-source's default amplitude is half of full scale: RMS 0.5 / sqrt(2) = 0.354 -> -9.0 dBFS
     assert np.all(np.abs(levels - (-9.0)) < 1.5), levels
@@ -440,7 +453,7 @@ def test_infinite_and_nan_samples_give_strict_schema_valid_messages(live_env, mo
 
     messages = [json.loads(line, parse_constant=refuse) for line in out.splitlines()]
     scores = [m for m in messages if m["type"] == "scores"]
-    assert len(scores) == 5  # windows ending at 3.0, 3.5, ..., 5.0 s
+    assert len(scores) == len(windows_ending_by(5.0, live_hop_s(model_path))) == 4
     for message in messages:
         validator.validate(message)
     assert all(-120 <= m["level_dbfs"] < 0 and not m["silent"] for m in scores)

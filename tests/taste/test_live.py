@@ -132,14 +132,15 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
             assert hello["type"] == "hello" and hello["taste_source"] == "crowd"
             proc.stdin.write(track[: 12 * rate].astype("<f4").tobytes())
             proc.stdin.flush()
-            before = scores_until(ws, 12.0)
+            hop_s = hello["hop_s"]  # 0.5 rounded to whole spectrogram frames
+            before = scores_until(ws, 12.0 - hop_s)  # the last window that 12 s of audio completes
             ws.send(json.dumps({"type": "label", "value": "dislike"}))
             while (ack := json.loads(ws.recv(timeout=30)))["type"] != "ack":
                 pass
             assert ack["ok"] is True and ack["message"].startswith("Disliked"), ack
             proc.stdin.write(track[12 * rate : 20 * rate].astype("<f4").tobytes())
             proc.stdin.flush()
-            after = scores_until(ws, 20.0)
+            after = scores_until(ws, 20.0 - hop_s)
         # the smoothed taste falls after the dislike (crowd's around 0.5 before)
         assert after[-1]["taste"] < before[-1]["taste"] - 0.1, (before[-1]["taste"], [m["taste"] for m in after])
         with connect(f"ws://127.0.0.1:{port}") as late:

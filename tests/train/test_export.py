@@ -1,4 +1,4 @@
-"""Export: a single-file ONNX model with metadata, equal to PyTorch on real audio."""
+"""Export: an ONNX model with metadata and its streaming parts, equal to PyTorch on real audio."""
 
 from __future__ import annotations
 
@@ -35,6 +35,32 @@ def test_export_reports_parity_below_tolerance(exported):
     _, _, stdout = exported
     diff = float(stdout.split("max abs difference ")[1].split()[0])
     assert diff < 1e-4
+    streamed = stdout.split("frame by frame vs whole windows, each front end: max abs difference ")[1].split()
+    assert streamed[0] == "conv" and streamed[2] == "stft"
+    assert float(streamed[1].rstrip(",")) < 1e-4 and float(streamed[3]) < 1e-4
+
+
+def test_export_writes_streaming_parts_the_model_names(exported):
+    """Three parts beside the model, each named with its SHA-256; the network part costs what the model's
+    network does, and the front end's cost per frame is the model's front end over its 128 frames."""
+    import hashlib
+
+    from streamtag.train.flops import count_flops
+
+    target, _, _ = exported
+    streaming = json.loads({p.key: p.value for p in onnx.load(str(target)).metadata_props}["streaming"])
+    assert (streaming["frame_samples"], streaming["frame_span_samples"], streaming["frames_per_window"]) == (512, 1024, 128)
+    parts = [streaming["network"], *streaming["frontends"].values()]
+    assert sorted(p["file"] for p in parts) == ["tiny.frontend-conv.onnx", "tiny.frontend-stft.onnx", "tiny.network.onnx"]
+    for part in parts:
+        assert hashlib.sha256((target.parent / part["file"]).read_bytes()).hexdigest() == part["sha256"]
+    whole = count_flops(target)
+    network = count_flops(target.parent / streaming["network"]["file"])
+    assert streaming["mflop"]["network"] == pytest.approx(whole.network / 1e6, abs=1e-3)
+    assert network.total == whole.network
+    assert streaming["mflop"]["frontend_frame"] == pytest.approx(whole.frontend / 128 / 1e6, abs=1e-4)
+    assert Engine(target, provider="cpu", threads=1).parts.frontend_kind == "stft"  # one thread: the FFT
+    assert Engine(target, provider="cpu", threads=2).parts.frontend_kind == "conv"  # more: the threaded GEMM
 
 
 def test_exported_metadata_describes_the_model(exported):
@@ -42,7 +68,8 @@ def test_exported_metadata_describes_the_model(exported):
     meta = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
     assert json.loads(meta["labels"]) == ["classical", "electronic", "pop", "rock"]
     assert json.loads(meta["mood_names"])[0] == "amazement" and len(json.loads(meta["mood_names"])) == 9
-    assert (meta["sample_rate"], meta["window_samples"], meta["hop_samples"]) == ("22050", "66150", "33075")
+    # 1.5 s rounded to whole frames of 512 samples: 65 frames
+    assert (meta["sample_rate"], meta["window_samples"], meta["hop_samples"]) == ("22050", "66150", "33280")
     assert meta["version"] == "0.0.1"
     assert json.loads(meta["provenance"])["dataset"] == "emotify-tiny"
 
