@@ -6,12 +6,12 @@ each with every spectrogram frame computed once per stream (the default) and wit
   `streamtag/train/flops.py`): a hop costs the network plus the front end of the frames it adds;
 * **per-hop processing latency** p50/p99 of a real `streamtag live` process tagging a file at real-time pace
   (or ``--live-source loopback|mic``) with the given hop (what its feed reports as ``latency_ms``: windowing,
-  the model, smoothing);
+  the model, smoothing); one process per path, both at once;
 * **CPU use** of that process in steady state, as a share of one core: (utime + stime) from /proc over the wall
   time, measured after a warm-up so that loading the model and the first windows are not counted;
 * **single-stream windows/s**: one stream fed hop by hop as fast as it goes, batch 1, one thread (as `live`);
 * **offline speed** as a multiple of real time (and windows/s): the streaming tagger over whole files with the
-  model's own hop, decoding excluded.
+  model's own hop, decoding excluded. Timed passes of the two paths take turns, and medians are reported.
 
 Targets on the 2-core CPU reference machine: p99 < 15 ms, < 10% of one core at a 0.5 s hop, offline >= 300x;
 a hop at most 45 % of a full window's MFLOP, and offline at least 1.3x faster than whole windows.
@@ -84,92 +84,109 @@ def work_per_window(*, model: Path | None, hop_s: float) -> dict:
 
 def bench_live(
     source: str, *, model: Path | None, provider: str, hop_s: float, live_s: float, warmup_s: float,
-    device: str | None = None, full_window: bool = False,
-) -> dict:
-    """Run `streamtag live` on ``source`` (a file at real-time pace, mic or loopback); its latency summary and
-    its steady-state CPU use."""
-    cmd = [sys.executable, "-m", "streamtag.cli", "live", "--source", source, "--no-tui", "--no-ws",
-           "--no-taste", "--hop", str(hop_s), "--provider", provider, "--duration", str(live_s)]
-    if full_window:
-        cmd.append("--full-window")
-    if model is not None:
-        cmd += ["--model", str(model)]
-    if device is not None:
-        cmd += ["--device", device]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    device: str | None = None,
+) -> dict[str, dict]:
+    """Run one `streamtag live` per path in ``PATHS`` on ``source`` (a file at real-time pace, mic or loopback)
+    at the same time, so that both see the same machine; each one's latency summary and steady-state CPU use."""
+    procs = {}
+    for name, full_window in PATHS.items():
+        cmd = [sys.executable, "-m", "streamtag.cli", "live", "--source", source, "--no-tui", "--no-ws",
+               "--no-taste", "--hop", str(hop_s), "--provider", provider, "--duration", str(live_s)]
+        cmd += ["--full-window"] if full_window else []
+        cmd += ["--model", str(model)] if model is not None else []
+        cmd += ["--device", device] if device is not None else []
+        procs[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
-    header = proc.stderr.readline()  # printed once the model is loaded and the source is open
-    t0, cpu0 = time.monotonic(), _cpu_seconds(proc.pid)
+    headers = {name: proc.stderr.readline() for name, proc in procs.items()}  # printed once the source is open
+    t0, cpu0 = time.monotonic(), {name: _cpu_seconds(proc.pid) for name, proc in procs.items()}
     time.sleep(warmup_s)
-    t1, cpu1 = time.monotonic(), _cpu_seconds(proc.pid)
+    t1, cpu1 = time.monotonic(), {name: _cpu_seconds(proc.pid) for name, proc in procs.items()}
     time.sleep(max(0.0, live_s - warmup_s - 1.0))
-    t2, cpu2 = time.monotonic(), _cpu_seconds(proc.pid)
-    rest = proc.communicate(timeout=live_s + 60)[1]
-    match = _SUMMARY.search(rest)
-    if proc.returncode != 0 or match is None:
-        raise RuntimeError(f"streamtag live failed ({proc.returncode}): {header}{rest}")
-    return {
-        "source": Path(source).name,
-        "startup_s": round(t0 - started, 2),
-        "latency_p50_ms": float(match.group(1)),
-        "latency_p99_ms": float(match.group(2)),
-        "cpu_percent_of_one_core": round(100.0 * (cpu2 - cpu1) / (t2 - t1), 2),
-        "cpu_percent_warmup": round(100.0 * (cpu1 - cpu0) / (t1 - t0), 2),
-        "provider_line": header.strip(),
-    }
+    t2, cpu2 = time.monotonic(), {name: _cpu_seconds(proc.pid) for name, proc in procs.items()}
+    results = {}
+    for name, proc in procs.items():
+        rest = proc.communicate(timeout=live_s + 60)[1]
+        match = _SUMMARY.search(rest)
+        if proc.returncode != 0 or match is None:
+            raise RuntimeError(f"streamtag live failed ({proc.returncode}): {headers[name]}{rest}")
+        results[name] = {
+            "source": Path(source).name,
+            "startup_s": round(t0 - started, 2),
+            "latency_p50_ms": float(match.group(1)),
+            "latency_p99_ms": float(match.group(2)),
+            "cpu_percent_of_one_core": round(100.0 * (cpu2[name] - cpu1[name]) / (t2 - t1), 2),
+            "cpu_percent_warmup": round(100.0 * (cpu1[name] - cpu0[name]) / (t1 - t0), 2),
+            "provider_line": headers[name].strip(),
+        }
+    return results
 
 
 # (onnxruntime threads, 0 = its default; batch size); the first is what `tag` uses
 OFFLINE_SETTINGS = ((0, 8), (0, 32), (1, 8), (1, 1))
-OFFLINE_REPEATS = 3  # the median pass is reported
+REPEATS = 5  # passes per path, the paths taking turns so that a busier moment hits both; medians are reported
 
 
-def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float, full_window: bool) -> dict:
+def _engines(model: Path | None, provider: str, threads: int) -> dict:
+    from streamtag.engine import Engine
+
+    return {name: Engine(model, provider=provider, threads=threads, full_window=full_window)
+            for name, full_window in PATHS.items()}
+
+
+def _median_passes(engines: dict, one_pass) -> dict[str, tuple[float, int]]:
+    """``one_pass(engine) -> windows``, run ``REPEATS`` times per engine in turns after one warm-up pass each;
+    the median seconds and the windows of a pass, by engine name."""
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    windows = {name: one_pass(engine) for name, engine in engines.items()}  # warm-up, not timed
+    for _ in range(REPEATS):
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            one_pass(engine)
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), windows[name]) for name in engines}
+
+
+def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float) -> dict[str, dict]:
     """Windows/s of one stream fed hop by hop, batch 1 and one thread, as `live` runs (no real-time pacing)."""
     from streamtag.audio import load_audio
-    from streamtag.engine import Engine
     from streamtag.tagger import Tagger
 
-    engine = Engine(model, provider=provider, threads=1, full_window=full_window)
-    hop = engine.info.hop_samples_for(hop_s)
-    audio = load_audio(path, sample_rate=engine.info.sample_rate)
-    passes = []
-    for _ in range(OFFLINE_REPEATS + 1):  # the first pass warms up and is left out
+    engines = _engines(model, provider, threads=1)
+    info = next(iter(engines.values())).info
+    hop = info.hop_samples_for(hop_s)
+    audio = load_audio(path, sample_rate=info.sample_rate)
+
+    def one_pass(engine) -> int:
         tagger = Tagger(engine, hop_samples=hop, batch_size=1)
-        start = time.perf_counter()
-        n_windows = sum(len(tagger.feed(audio[i : i + hop])) for i in range(0, audio.size, hop))
-        passes.append((time.perf_counter() - start, n_windows))
-    elapsed = statistics.median(t for t, _ in passes[1:])
-    return {"windows": n_windows, "elapsed_s": round(elapsed, 3), "windows_per_s": round(n_windows / elapsed, 1),
-            "shares_frames": tagger.shares_frames}
+        return sum(len(tagger.feed(audio[i : i + hop])) for i in range(0, audio.size, hop))
+
+    return {name: {"windows": n, "elapsed_s": round(t, 3), "windows_per_s": round(n / t, 1)}
+            for name, (t, n) in _median_passes(engines, one_pass).items()}
 
 
-def bench_offline(files: list[Path], *, model: Path | None, provider: str, full_window: bool = False) -> dict:
+def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> dict[str, dict]:
     """Offline speed for a few thread/batch settings; the first is what `tag` uses by default."""
     from streamtag.audio import load_audio
-    from streamtag.engine import Engine
     from streamtag.tagger import Tagger
 
-    runs = []
+    runs: dict[str, list] = {name: [] for name in PATHS}
     for threads, batch_size in OFFLINE_SETTINGS:
-        engine = Engine(model, provider=provider, threads=threads, full_window=full_window)
-        rate = engine.info.sample_rate
-        clips = [load_audio(f, sample_rate=rate) for f in files]
-        Tagger(engine, batch_size=batch_size).feed(clips[0][: engine.info.window_samples * 4])  # warm-up
-        audio_s = sum(len(c) for c in clips) / rate
-        passes = []
-        for _ in range(OFFLINE_REPEATS):
-            start = time.perf_counter()
-            n_windows = 0
-            for clip in clips:
-                tagger = Tagger(engine, batch_size=batch_size)
-                n_windows += len(tagger.feed(clip)) + len(tagger.finish())
-            passes.append(time.perf_counter() - start)
-        elapsed = statistics.median(passes)
-        runs.append({"threads": threads, "batch_size": batch_size, "audio_s": round(audio_s, 1), "windows": n_windows,
-                     "elapsed_s": round(elapsed, 3), "times_real_time": round(audio_s / elapsed, 1),
-                     "windows_per_s": round(n_windows / elapsed, 1)})
-    return {"files": len(files), "provider": engine.provider, "runs": runs}
+        engines = _engines(model, provider, threads)
+        info = next(iter(engines.values())).info
+        clips = [load_audio(f, sample_rate=info.sample_rate) for f in files]
+        audio_s = sum(len(c) for c in clips) / info.sample_rate
+
+        def one_pass(engine, clips=clips, batch_size=batch_size) -> int:
+            taggers = [Tagger(engine, batch_size=batch_size) for _ in clips]
+            return sum(len(t.feed(clip)) + len(t.finish()) for t, clip in zip(taggers, clips, strict=True))
+
+        for name, (elapsed, n_windows) in _median_passes(engines, one_pass).items():
+            runs[name].append({"threads": threads, "batch_size": batch_size, "audio_s": round(audio_s, 1),
+                               "windows": n_windows, "elapsed_s": round(elapsed, 3),
+                               "times_real_time": round(audio_s / elapsed, 1),
+                               "windows_per_s": round(n_windows / elapsed, 1)})
+    provider_name = next(iter(engines.values())).provider
+    return {name: {"files": len(files), "provider": provider_name, "runs": r} for name, r in runs.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,14 +196,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     source = args.live_source or str(files[0])
     result: dict = {"cpu_count": os.cpu_count(), "hop_s": args.hop, "work": work_per_window(model=args.model, hop_s=args.hop)}
-    for name, full_window in PATHS.items():
-        result[name] = {
-            "offline": bench_offline(files, model=args.model, provider=args.provider, full_window=full_window),
-            "single_stream": bench_stream(files[0], model=args.model, provider=args.provider, hop_s=args.hop,
-                                          full_window=full_window),
-            "live": bench_live(source, model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
-                               warmup_s=args.warmup_s, device=args.device, full_window=full_window),
-        }
+    offline = bench_offline(files, model=args.model, provider=args.provider)
+    stream = bench_stream(files[0], model=args.model, provider=args.provider, hop_s=args.hop)
+    live = bench_live(source, model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
+                      warmup_s=args.warmup_s, device=args.device)
+    for name in PATHS:
+        result[name] = {"offline": offline[name], "single_stream": stream[name], "live": live[name]}
     once, whole = result["frames_once"], result["whole_windows"]
     result["ratios"] = {
         "offline_speedup": _ratio(once["offline"]["runs"][0]["times_real_time"], whole["offline"]["runs"][0]["times_real_time"]),
