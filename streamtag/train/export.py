@@ -244,9 +244,13 @@ def to_fp16(src: Path, dst: Path) -> None:
     """Write an fp16 copy for GPUs: weights in half precision, inputs and outputs still float32.
 
     Only the large initialisers are cast, behind Cast nodes, which keeps the graph valid for every op
-    (the GRU and BatchNorm included) without a converter dependency.
+    (the GRU and BatchNorm included) without a converter dependency. The copy does not name the streaming
+    parts, which hold fp32 weights: it computes every window whole.
     """
     proto = onnx.load(str(src))
+    streaming = [prop for prop in proto.metadata_props if prop.key == "streaming"]
+    for prop in streaming:
+        proto.metadata_props.remove(prop)
     graph = proto.graph
     new_inits, casts = [], []
     for init in graph.initializer:
