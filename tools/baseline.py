@@ -36,7 +36,7 @@ def confusion_table(result: baseline.ClassifierResult) -> Table:
     table.add_column("", no_wrap=True, min_width=max(len(label) for label in result.labels))
     for label in result.labels:
         table.add_column(label[:5], justify="right", no_wrap=True, min_width=5)
-    for label, row in zip(result.labels, result.confusion):
+    for label, row in zip(result.labels, result.confusion, strict=True):
         table.add_row(label, *(str(int(v)) for v in row))
     return table
 

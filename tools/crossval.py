@@ -39,9 +39,10 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     import torch
 
     from streamtag.train.crnn import CRNN
-    from streamtag.train.loop import clip_predictions, train
+    from streamtag.train.loop import train
     from streamtag.train.material import Material, unlabelled_tracks
     from streamtag.train.options import architecture_of, train_config_of
+    from streamtag.train.validation import clip_predictions
 
     torch.set_num_threads(1)  # one fold per core; see `streamtag train --threads`
     held_out = folds[args.fold]

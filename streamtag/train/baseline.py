@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 from sklearn.linear_model import Ridge
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from streamtag import metrics
 from streamtag.audio import load_audio
-from streamtag.train import features
+from streamtag.train import features, spectral
 from streamtag.train.data import SPLITS, Track
 
 log = logging.getLogger(__name__)
@@ -115,6 +114,20 @@ def fit_classifier(
     return _svm(c, gamma).fit(train.x, train.labels), c, gamma, accuracy
 
 
+def _genre_scores(true: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...]) -> tuple[float, float, np.ndarray]:
+    """Accuracy, macro F1 over ``labels`` and the confusion matrix among them (rows true, columns predicted).
+
+    A true label outside ``labels`` (a genre the classifier never saw) is left out of the matrix but still
+    counts against the class it was taken for, as scikit-learn's scores with ``labels`` count it."""
+    classes = list(labels) + sorted(set(true) - set(labels))
+    index = {label: i for i, label in enumerate(classes)}
+    confusion = metrics.confusion_matrix(np.array([index[t] for t in true], dtype=np.int64),
+                                         np.array([index[p] for p in predicted], dtype=np.int64), len(classes))
+    n = len(labels)
+    accuracy = float(np.mean(np.asarray(true) == np.asarray(predicted)))
+    return accuracy, float(metrics.f1_scores(confusion)[:n].mean()), confusion[:n, :n]
+
+
 def _train_and_valid(splits: dict[str, SplitData]) -> SplitData:
     train, valid = splits["train"], splits["valid"]
     return SplitData(ids=train.ids + valid.ids, x=np.concatenate([train.x, valid.x]),
@@ -128,16 +141,16 @@ def evaluate_classifier(splits: dict[str, SplitData], *, grid: SvmGrid = SvmGrid
         fitted = _train_and_valid(splits)
         model = _svm(c, gamma).fit(fitted.x, fitted.labels)
     test = splits["test"]
-    predicted = model.predict(test.x)
     labels = tuple(sorted(set(splits["train"].labels)))
+    accuracy, macro_f1, confusion = _genre_scores(test.labels, model.predict(test.x), labels)
     return ClassifierResult(
         labels=labels,
         c=c,
         gamma=gamma,
         valid_accuracy=valid_accuracy,
-        test_accuracy=float(accuracy_score(test.labels, predicted)),
-        test_macro_f1=float(f1_score(test.labels, predicted, labels=list(labels), average="macro")),
-        confusion=confusion_matrix(test.labels, predicted, labels=list(labels)),
+        test_accuracy=accuracy,
+        test_macro_f1=macro_f1,
+        confusion=confusion,
         split_sizes={name: len(split.ids) for name, split in splits.items()},
     )
 
@@ -148,10 +161,6 @@ def evaluate_gtzan(data_dir: Path, *, grid: SvmGrid = SvmGrid(), refit: bool = F
     return evaluate_classifier(splits, grid=grid, refit=refit)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(spearmanr(a, b).statistic)
-
-
 def evaluate_taste(
     splits: dict[str, SplitData], like_rates: dict[str, np.ndarray], *, grid: RidgeGrid = RidgeGrid(), refit: bool = False
 ) -> TasteResult:
@@ -159,7 +168,7 @@ def evaluate_taste(
     best = None
     for alpha in grid.alphas:
         model = make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(splits["train"].x, like_rates["train"])
-        rho = _spearman(model.predict(splits["valid"].x), like_rates["valid"])
+        rho = metrics.spearman(model.predict(splits["valid"].x), like_rates["valid"])
         if best is None or rho > best[1]:
             best = (alpha, rho)
     alpha, valid_rho = best
@@ -171,19 +180,19 @@ def evaluate_taste(
     return TasteResult(
         alpha=alpha,
         valid_spearman=valid_rho,
-        test_spearman=_spearman(model.predict(splits["test"].x), like_rates["test"]),
+        test_spearman=metrics.spearman(model.predict(splits["test"].x), like_rates["test"]),
     )
 
 
 class FeatureCache:
     """Whole-track feature vectors computed once and kept as .npy files.
 
-    Keyed by the source of ``features.py`` and the track's path, size and mtime, so a changed file or a
-    changed feature definition never serves stale vectors.
+    Keyed by the source of ``features.py`` and ``spectral.py`` and the track's path, size and mtime, so a
+    changed file or a changed feature definition never serves stale vectors.
     """
 
     def __init__(self, directory: Path) -> None:
-        source = Path(features.__file__).read_bytes()
+        source = b"".join(Path(module.__file__).read_bytes() for module in (features, spectral))
         self.directory = Path(directory) / f"features-{hashlib.sha1(source).hexdigest()[:10]}"
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -234,10 +243,10 @@ def crossval_tracks(
         predicted += list(model.predict(x[held_out]))
         true += list(y[held_out])
     labels = sorted(set(true))
+    accuracy, macro_f1, confusion = _genre_scores(np.array(true), np.array(predicted), tuple(labels))
     return {
-        "folds": k, "n_tracks": len(true), "accuracy": float(accuracy_score(true, predicted)),
-        "macro_f1": float(f1_score(true, predicted, labels=labels, average="macro")),
-        "labels": labels, "confusion": confusion_matrix(true, predicted, labels=labels).tolist(),
+        "folds": k, "n_tracks": len(true), "accuracy": accuracy, "macro_f1": macro_f1,
+        "labels": labels, "confusion": confusion.tolist(),
     }
 
 

@@ -1,5 +1,5 @@
-"""The configuration of the front end and of the CRNN: plain frozen dataclasses with no torch, so command-line
-options and tools can name their defaults without importing the model."""
+"""The configuration of the front end, of the CRNN and of a training run: plain frozen dataclasses with no torch,
+so command-line options and tools can name their defaults without importing the model."""
 
 from __future__ import annotations
 
@@ -47,3 +47,35 @@ class ModelConfig:
         for key in ("labels", "mood_names", "channels", "tag_names"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe: schedule, loss weights, augmentation (augment.py), averaging and stopping."""
+
+    epochs: int = 50
+    batch_size: int = 32
+    crops_per_track: int = 6
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 2
+    patience: int = 20
+    seed: int = 0
+    label_smoothing: float = 0.1
+    taste_weight: float = 1.0
+    mood_weight: float = 1.0
+    tag_weight: float = 5.0  # the tag BCE is a mean over 50 mostly small targets: weighted up to count
+    feature_weight: float = 1.0  # MSE on the teacher's standardised features
+    gain_db: float = 6.0  # random gain of +-6 dB: adds a constant to the dB log-mel
+    eq_db: float = 6.0  # random smooth EQ curve of +-6 dB: another mix, master or microphone
+    eq_points: int = 5
+    shift_bins: int = 2  # roll the mel axis by up to 2 bins: a small pitch shift
+    stretch: float = 0.15  # crops of (1 +- 0.15) x the window, resampled to it: tempo changes
+    time_mask_frames: int = 16
+    freq_mask_bins: int = 12
+    mixup_alpha: float = 0.3
+    eval_hop_frames: int = 64  # validation windows every 1.5 s
+    average_epochs: int = 0  # >0: the final model is the mean of the weights after each of the last N epochs
+    bn_batches: int = 40  # training batches that re-estimate BatchNorm statistics for averaged weights
+    max_minutes: float | None = None
+    device: str = "cpu"  # "cuda" where a GPU is available

@@ -10,13 +10,13 @@ over artists (tracks of one artist move together), since 315 tracks from 112 art
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import pearsonr
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from streamtag import metrics
 from streamtag.train.baseline import SvmGrid
 
 INNER_FOLDS = 4
@@ -74,7 +74,7 @@ def genre_mean_taste(genre_probs: np.ndarray, genre: np.ndarray, like_rate: np.n
 
 
 def mean_pearson(predicted: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([pearsonr(predicted[:, j], truth[:, j]).statistic for j in range(truth.shape[1])]))
+    return float(np.mean([metrics.pearson(predicted[:, j], truth[:, j]) for j in range(truth.shape[1])]))
 
 
 def bootstrap_interval(statistic, groups: np.ndarray, *, seed: int = 0, rounds: int = BOOTSTRAP_ROUNDS) -> tuple[float, float]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from streamtag import metrics
-from streamtag.commands.tag import tag_file
-from streamtag.tagger import Tagger
+from streamtag.core.tagger import Tagger
+from streamtag.tag_files import tag_file
 from streamtag.train.data import Track
 
 
@@ -37,19 +37,6 @@ class Evaluation:
         }
 
 
-def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (true, pred), 1)
-    return matrix
-
-
-def f1_scores(confusion: np.ndarray) -> np.ndarray:
-    tp = np.diag(confusion).astype(float)
-    precision = np.divide(tp, confusion.sum(0), out=np.zeros_like(tp), where=confusion.sum(0) > 0)
-    recall = np.divide(tp, confusion.sum(1), out=np.zeros_like(tp), where=confusion.sum(1) > 0)
-    return np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0)
-
-
 def score_clips(
     labels: tuple[str, ...], tracks: list[Track], genre_probs: np.ndarray, taste: np.ndarray, moods: np.ndarray,
     mood_names: tuple[str, ...],
@@ -58,8 +45,8 @@ def score_clips(
     index = {label: i for i, label in enumerate(labels)}
     true = np.array([index[t.genre] for t in tracks])
     pred = genre_probs.argmax(1)
-    confusion = confusion_matrix(true, pred, len(labels))
-    f1 = f1_scores(confusion)
+    confusion = metrics.confusion_matrix(true, pred, len(labels))
+    f1 = metrics.f1_scores(confusion)
     like = np.array([np.nan if t.like_rate is None else t.like_rate for t in tracks])
     known = ~np.isnan(like)
     spearman = auc = mood_corr = None
@@ -69,9 +56,7 @@ def score_clips(
     with_moods = [i for i, t in enumerate(tracks) if t.mood_rates is not None]
     if len(with_moods) >= 3:
         truth = np.stack([tracks[i].mood_rates for i in with_moods])
-        mood_corr = {
-            name: float(np.corrcoef(moods[with_moods, j], truth[:, j])[0, 1]) for j, name in enumerate(mood_names)
-        }
+        mood_corr = {name: metrics.pearson(moods[with_moods, j], truth[:, j]) for j, name in enumerate(mood_names)}
     return Evaluation(
         labels=labels, accuracy=float(np.mean(pred == true)), macro_f1=float(f1.mean()),
         per_class_f1={label: float(v) for label, v in zip(labels, f1, strict=True)}, confusion=confusion,

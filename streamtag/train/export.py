@@ -16,12 +16,11 @@ from torch import nn
 from streamtag import __version__
 from streamtag.contract import FORMAT_VERSION, INPUT_NAME, LOGMEL_NAME, STREAMING_VERSION, output_names
 from streamtag.errors import ModelError
+from streamtag.train.checkpoint import strict_json
 from streamtag.train.config import FrontendConfig
 from streamtag.train.crnn import CRNN, CRNNEnsemble, ModelConfig
-from streamtag.train.features import hann_window
 from streamtag.train.flops import count_model_flops
-from streamtag.train.frontend import POWER_FLOOR, mel_filterbank
-from streamtag.train.loop import strict_json
+from streamtag.train.spectral import POWER_FLOOR, hann_window, mel_filterbank
 
 OPSET = 17
 # ONNX Runtime and PyTorch sum in different orders; 1e-4 on probabilities is far below any decision threshold.
@@ -29,7 +28,7 @@ PARITY_TOLERANCE = 1e-4
 
 
 def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
-    """Rebuild the model of a training checkpoint (see streamtag.train.loop) in eval mode."""
+    """Rebuild the model of a training checkpoint (see streamtag.train.checkpoint) in eval mode."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = CRNN(ModelConfig.from_dict(state["model_config"]))
@@ -113,11 +112,11 @@ def _compute_fourier_kernels_in_graph(proto: onnx.ModelProto, n_fft: int) -> Non
     helper = onnx.helper
     shape = [2 * (1 + n_fft // 2), 1, n_fft]
     graph = proto.graph
-    for position, node in enumerate(graph.node):
-        if node.op_type == "Constant" and list(node.attribute[0].t.dims) == shape:
-            break
-    else:
+    found = [(i, node) for i, node in enumerate(graph.node)
+             if node.op_type == "Constant" and list(node.attribute[0].t.dims) == shape]
+    if not found:
         raise ModelError("export: the front end's Fourier kernels were not found in the traced graph")
+    position, node = found[0]
     out = node.output[0]
     n = np.arange(n_fft, dtype=np.float32)
     window = hann_window(n_fft).astype(np.float32)
@@ -273,8 +272,8 @@ def to_fp16(src: Path, dst: Path) -> None:
 def streaming_max_abs_diff(model_path: Path, audio: np.ndarray) -> dict[str, float]:
     """For each front end: the largest absolute difference between the scores of ``audio``'s windows computed
     frame by frame (the streaming parts) and whole (the model), at the model's hop."""
+    from streamtag.core.tagger import Tagger
     from streamtag.engine import Engine
-    from streamtag.tagger import Tagger
 
     def scores(engine: Engine) -> np.ndarray:
         windows = Tagger(engine).feed(audio)

@@ -22,7 +22,8 @@ each column is (checked against the table on the 10 real GTZAN clips, see tests/
 - ``mfcc1..20``: DCT-II (orthonormal) of the 128-band Slaney mel power spectrum in dB, clipped at 80 dB below
   the clip's maximum; mean and variance per coefficient.
 
-Variances are population variances (``ddof=0``).
+Variances are population variances (``ddof=0``). The Hann window, the FFT bin frequencies and the mel filter
+bank are spectral.py's, the ones the CRNN's front end uses.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from streamtag.train.spectral import POWER_FLOOR, fft_frequencies_hz, hann_window, mel_filterbank
+
 SAMPLE_RATE_HZ = 22050
 N_FFT = 2048
 HOP_SAMPLES = 512
@@ -38,16 +41,10 @@ N_MELS = 128
 N_MFCC = 20
 N_CHROMA = 12
 TOP_DB = 80.0
-AMIN_POWER = 1e-10  # floor before the log, as librosa.power_to_db
 ROLLOFF_FRACTION = 0.85
 ZCR_ZERO_THRESHOLD = 1e-10  # samples this close to zero count as zero (no sign), as librosa.zero_crossings
 HPSS_KERNEL = 31  # median filter length in frames (harmonic) and in bins (percussive)
 MEDIAN_ROWS_PER_BLOCK = 16  # bounds the sliding-window copy (rows x frames x kernel) to a few MB
-
-# Slaney's mel scale (librosa's default, htk=False).
-MEL_LINEAR_HZ = 200.0 / 3  # Hz per mel below the log region
-MEL_LOG_START_HZ = 1000.0
-MEL_LOG_STEP = np.log(6.4) / 27.0  # log-Hz per mel above it
 
 # Tuning estimate (librosa.estimate_tuning / piptrack defaults).
 PEAK_FMIN_HZ = 150.0
@@ -84,15 +81,6 @@ FEATURE_NAMES: tuple[str, ...] = (
 def frame_count(n_samples: int, *, hop_samples: int = HOP_SAMPLES) -> int:
     """Frames of a centred analysis: one per hop, starting at sample 0."""
     return 1 + n_samples // hop_samples
-
-
-def hann_window(n_samples: int) -> np.ndarray:
-    """Periodic Hann window (the DFT-even one that overlap-adds to a constant)."""
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_samples) / n_samples)
-
-
-def fft_frequencies_hz(*, sample_rate_hz: float, n_fft: int) -> np.ndarray:
-    return np.arange(1 + n_fft // 2) * (sample_rate_hz / n_fft)
 
 
 def _frames(padded: np.ndarray, *, frame_samples: int, hop_samples: int) -> np.ndarray:
@@ -179,41 +167,9 @@ def _normalize_columns(values: np.ndarray, norm: np.ndarray) -> np.ndarray:
     return values / norm
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below MEL_LOG_START_HZ, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    log_start_mel = MEL_LOG_START_HZ / MEL_LINEAR_HZ
-    return np.where(
-        hz >= MEL_LOG_START_HZ,
-        log_start_mel + np.log(np.maximum(hz, MEL_LOG_START_HZ) / MEL_LOG_START_HZ) / MEL_LOG_STEP,
-        hz / MEL_LINEAR_HZ,
-    )
-
-
-def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    log_start_mel = MEL_LOG_START_HZ / MEL_LINEAR_HZ
-    return np.where(
-        mel >= log_start_mel,
-        MEL_LOG_START_HZ * np.exp(MEL_LOG_STEP * (mel - log_start_mel)),
-        mel * MEL_LINEAR_HZ,
-    )
-
-
-def mel_filterbank(*, sample_rate_hz: float, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """(n_mels, 1 + n_fft // 2) triangles on Slaney's mel scale, 0 Hz to Nyquist, area-normalised."""
-    fft_hz = fft_frequencies_hz(sample_rate_hz=sample_rate_hz, n_fft=n_fft)
-    edges_hz = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate_hz / 2), n_mels + 2))
-    widths_hz = np.diff(edges_hz)
-    ramps = edges_hz[:, None] - fft_hz[None, :]
-    rising = -ramps[:-2] / widths_hz[:-1, None]
-    falling = ramps[2:] / widths_hz[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
-    return weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-
-
 def power_to_db(power: np.ndarray, *, top_db: float = TOP_DB) -> np.ndarray:
-    """10 log10 of power re 1, floored at AMIN_POWER and at ``top_db`` below the array's maximum."""
-    db = 10.0 * np.log10(np.maximum(AMIN_POWER, power))
+    """10 log10 of power re 1, floored at POWER_FLOOR and at ``top_db`` below the array's maximum."""
+    db = 10.0 * np.log10(np.maximum(POWER_FLOOR, power))
     return np.maximum(db, db.max() - top_db)
 
 
@@ -232,7 +188,7 @@ def estimate_tuning_bins(
     interpolation; those at or above the median peak height vote in a histogram of their offset from the
     nearest semitone. librosa.estimate_tuning on the power spectrum.
     """
-    fft_hz = fft_frequencies_hz(sample_rate_hz=sample_rate_hz, n_fft=n_fft)
+    fft_hz = fft_frequencies_hz(sample_rate=sample_rate_hz, n_fft=n_fft)
     in_band = (fft_hz >= PEAK_FMIN_HZ) & (fft_hz < min(PEAK_FMAX_HZ, sample_rate_hz / 2))
     above = power * (power > PEAK_THRESHOLD * power.max(axis=0, keepdims=True))
     edge = np.pad(above, ((1, 1), (0, 0)), mode="edge")
@@ -368,8 +324,9 @@ def clip_features(samples: np.ndarray, *, sample_rate_hz: float = SAMPLE_RATE_HZ
     spectrum = stft(samples)
     magnitude = np.abs(spectrum)
     power = magnitude**2
-    fft_hz = fft_frequencies_hz(sample_rate_hz=sample_rate_hz, n_fft=N_FFT)
-    log_mel_db = power_to_db(mel_filterbank(sample_rate_hz=sample_rate_hz) @ power)
+    fft_hz = fft_frequencies_hz(sample_rate=sample_rate_hz, n_fft=N_FFT)
+    mel = mel_filterbank(sample_rate=sample_rate_hz, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float64)
+    log_mel_db = power_to_db(mel @ power)
     centroid_hz = spectral_centroid_hz(magnitude, fft_hz=fft_hz)
     harmonic, percussive = hpss(spectrum)
     per_frame = {
@@ -383,7 +340,7 @@ def clip_features(samples: np.ndarray, *, sample_rate_hz: float = SAMPLE_RATE_HZ
         "perceptr": istft_fixed_length(percussive, n_samples=samples.size),
     }
     mfcc = scipy.fft.dct(log_mel_db, type=2, norm="ortho", axis=0)[:N_MFCC]
-    per_frame.update(zip(MFCC_NAMES, mfcc))
+    per_frame.update(zip(MFCC_NAMES, mfcc, strict=True))
     values = {
         f"{name}_{stat}": float(reduce(series))
         for name, series in per_frame.items()

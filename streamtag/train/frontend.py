@@ -11,45 +11,11 @@ log-mels cached from whole tracks identical to what the model computes on any ho
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from streamtag.train.config import FrontendConfig
-
-# Floor of the mel power before the log, in power units: -100 dB, far below 16-bit quantisation noise.
-POWER_FLOOR = 1e-10
-
-
-# Slaney's mel scale (the Auditory Toolbox's, librosa's default): linear below 1 kHz, logarithmic above.
-_HZ_PER_MEL = 200.0 / 3
-_LOG_START_HZ = 1000.0
-_LOG_START_MEL = _LOG_START_HZ / _HZ_PER_MEL
-_LOG_STEP = np.log(6.4) / 27.0
-
-
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    hz = np.asarray(hz, dtype=np.float64)
-    log_part = _LOG_START_MEL + np.log(np.maximum(hz, _LOG_START_HZ) / _LOG_START_HZ) / _LOG_STEP
-    return np.where(hz >= _LOG_START_HZ, log_part, hz / _HZ_PER_MEL)
-
-
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= _LOG_START_MEL, _LOG_START_HZ * np.exp(_LOG_STEP * (mel - _LOG_START_MEL)), _HZ_PER_MEL * mel)
-
-
-def mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
-    """Triangular mel filters with Slaney area normalisation, shape (n_mels, 1 + n_fft // 2)."""
-    fft_hz = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin_hz), hz_to_mel(fmax_hz), n_mels + 2))
-    widths = np.diff(edges_hz)
-    ramps = edges_hz[:, None] - fft_hz[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # equal area per filter
-    return weights.astype(np.float32)
+from streamtag.train.spectral import POWER_FLOOR, hann_window, mel_filterbank
 
 
 def fourier_kernels(n_fft: int) -> torch.Tensor:
@@ -62,9 +28,8 @@ def fourier_kernels(n_fft: int) -> torch.Tensor:
     """
     n = torch.arange(n_fft, dtype=torch.float32)
     freqs = torch.arange(1 + n_fft // 2, dtype=torch.float32)
-    window = 0.5 - 0.5 * torch.cos(2 * torch.pi * n / n_fft)  # periodic Hann, as librosa and torch.stft use
     phase = 2 * torch.pi * torch.remainder(torch.outer(freqs, n), n_fft) / n_fft
-    kernels = torch.cat([torch.cos(phase), -torch.sin(phase)]) * window
+    kernels = torch.cat([torch.cos(phase), -torch.sin(phase)]) * hann_window(n_fft, xp=torch)
     return kernels.unsqueeze(1)
 
 

@@ -13,7 +13,7 @@ from streamtag.errors import StreamtagError
 from streamtag.train.crnn import CRNN, ModelConfig
 from streamtag.train.data import LogMelCache, Track
 from streamtag.train.distill import TeacherCache
-from streamtag.train.loop import TrainingSet
+from streamtag.train.training_set import TrainingSet
 
 
 def unlabelled_tracks(paths: list[Path]) -> list[Track]:

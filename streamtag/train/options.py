@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamtag.train.config import ModelConfig
+from streamtag.train.config import ModelConfig, TrainConfig
 
 
 def add_recipe_options(parser) -> None:
@@ -39,9 +39,7 @@ def architecture_of(args) -> dict:
             "embedding_dim": args.embedding_dim}
 
 
-def train_config_of(args, **fixed):
-    from streamtag.train.loop import TrainConfig  # torch: only once a run starts
-
+def train_config_of(args, **fixed) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, average_epochs=args.average_last, mixup_alpha=args.mixup,
                        weight_decay=args.weight_decay, learning_rate=args.lr, tag_weight=args.tag_weight,
                        feature_weight=args.feature_weight, seed=args.seed, **fixed)

@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from streamtag.train.crnn import CRNN
-from streamtag.train.loop import TrainingSet, window_crops
+from streamtag.train.training_set import TrainingSet
+from streamtag.train.validation import window_crops
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,10 @@ import soundfile
 torch = pytest.importorskip("torch")
 
 from streamtag.audio import load_audio  # noqa: E402
+from streamtag.train.config import TrainConfig  # noqa: E402
 from streamtag.train.crnn import CRNN, ModelConfig  # noqa: E402
 from streamtag.train.data import load_emotify, load_split  # noqa: E402
-from streamtag.train.loop import TrainConfig, TrainingSet  # noqa: E402
+from streamtag.train.training_set import TrainingSet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 # One thread: for batches this small, torch's OpenMP threads cost more in synchronisation than they gain,

@@ -144,3 +144,16 @@ def test_crossval_scores_every_train_and_valid_track_once(tmp_path: Path, rng: n
     assert result["n_tracks"] == 12  # train 8 + valid 4; the 4 test tracks are never read
     assert np.sum(result["confusion"]) == 12
     assert result["labels"] == ["noise", "tone"] and result["accuracy"] == 1.0
+
+
+def test_genre_scores_equal_scikit_learns_with_a_genre_the_classifier_never_saw(rng: np.random.Generator) -> None:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    labels = ("a", "b", "c", "d")  # "d" is never predicted; "e" is a true genre the classifier does not know
+    true = rng.choice(np.array(["a", "b", "c", "d", "e"]), 200)
+    predicted = rng.choice(np.array(["a", "b", "c"]), 200)
+    accuracy, macro_f1, confusion = baseline._genre_scores(true, predicted, labels)
+    assert accuracy == accuracy_score(true, predicted)
+    assert macro_f1 == pytest.approx(f1_score(true, predicted, labels=list(labels), average="macro", zero_division=0),
+                                     abs=1e-15)
+    np.testing.assert_array_equal(confusion, confusion_matrix(true, predicted, labels=list(labels)))

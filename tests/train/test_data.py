@@ -13,7 +13,14 @@ import pytest
 import soundfile
 
 from streamtag.train.data import (
-    SPLITS, load_dataset, load_emotify, load_folders, load_gtzan, load_split, save_split, split_by_artist,
+    SPLITS,
+    load_dataset,
+    load_emotify,
+    load_folders,
+    load_gtzan,
+    load_split,
+    save_split,
+    split_by_artist,
 )
 
 

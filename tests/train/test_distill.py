@@ -15,12 +15,21 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from streamtag.audio import load_audio  # noqa: E402
-from streamtag.train.config import FrontendConfig  # noqa: E402
+from streamtag.train.checkpoint import CHECKPOINT_BEST  # noqa: E402
+from streamtag.train.config import (
+    FrontendConfig,  # noqa: E402
+    TrainConfig,  # noqa: E402
+)
 from streamtag.train.crnn import CRNN, ModelConfig  # noqa: E402
 from streamtag.train.distill import (  # noqa: E402
-    Framing, TeacherCache, content_key, teacher_start_frame, window_starts,
+    Framing,
+    TeacherCache,
+    content_key,
+    teacher_start_frame,
+    window_starts,
 )
-from streamtag.train.loop import CHECKPOINT_BEST, TrainConfig, TrainingSet, train  # noqa: E402
+from streamtag.train.loop import train  # noqa: E402
+from streamtag.train.training_set import TrainingSet  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures" / "teacher"  # MSD_musicnn on 8 Emotify training tracks, every 64 frames
@@ -158,8 +167,8 @@ def test_exported_tags_output_matches_pytorch_and_loads(distilled, tmp_path, dat
 
 
 def test_a_format_1_model_still_loads_without_tags(data_dir):
+    from streamtag.core.tagger import Tagger, clip_summary
     from streamtag.engine import Engine
-    from streamtag.tagger import Tagger, clip_summary
 
     engine = Engine(REPO / "tests" / "fixtures" / "format1-streamtag-crnn-1.0.0.onnx", provider="cpu")
     assert engine.info.format_version == "1" and engine.info.tag_names == ()

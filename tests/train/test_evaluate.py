@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
+from streamtag.metrics import confusion_matrix, f1_scores
 from streamtag.train.data import Track
-from streamtag.train.evaluate import confusion_matrix, f1_scores, score_clips
+from streamtag.train.evaluate import score_clips
 
 
 def test_confusion_and_f1_by_hand():

@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from streamtag.engine import Engine  # noqa: E402
-from streamtag.train.loop import CHECKPOINT_BEST  # noqa: E402
+from streamtag.train.checkpoint import CHECKPOINT_BEST  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 

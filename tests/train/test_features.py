@@ -11,7 +11,8 @@ import pytest
 import soundfile
 
 from streamtag.train import features
-from streamtag.train.features import FEATURE_NAMES, HOP_SAMPLES, N_FFT, SAMPLE_RATE_HZ
+from streamtag.train.features import FEATURE_NAMES, HOP_SAMPLES, N_FFT, N_MELS, SAMPLE_RATE_HZ
+from streamtag.train.spectral import fft_frequencies_hz, mel_filterbank
 
 TABLE_NON_FEATURES = ("filename", "length", "label")
 
@@ -148,7 +149,7 @@ def test_centroid_and_rolloff_of_a_bin_centred_sine() -> None:
     frequency_hz = bin_index * SAMPLE_RATE_HZ / N_FFT
     sine = np.sin(2 * np.pi * frequency_hz * np.arange(SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ)
     magnitude = np.abs(features.stft(sine))[:, 4:-4]  # frames away from the padded edges
-    fft_hz = features.fft_frequencies_hz(sample_rate_hz=SAMPLE_RATE_HZ, n_fft=N_FFT)
+    fft_hz = fft_frequencies_hz(sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT)
     # The Hann main lobe is (1/4, 1/2, 1/4) around the bin, symmetric: centroid on the bin; cumulative
     # 0.25, 0.75, 1.0, so 85 % is reached one bin above.
     np.testing.assert_allclose(features.spectral_centroid_hz(magnitude, fft_hz=fft_hz), frequency_hz, atol=0.5)
@@ -161,9 +162,8 @@ def test_tempo_of_a_click_track_at_an_exact_lag() -> None:
     period_frames = 21  # 60 * 22050 / (512 * 21) = 123.046875 BPM
     clicks = np.zeros(SAMPLE_RATE_HZ * 20)
     clicks[:: period_frames * HOP_SAMPLES] = 1.0
-    log_mel_db = features.power_to_db(
-        features.mel_filterbank(sample_rate_hz=SAMPLE_RATE_HZ) @ np.abs(features.stft(clicks)) ** 2
-    )
+    mel = mel_filterbank(sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float64)
+    log_mel_db = features.power_to_db(mel @ np.abs(features.stft(clicks)) ** 2)
     envelope = features.onset_strength(log_mel_db)
     assert features.tempo_bpm(envelope, sample_rate_hz=SAMPLE_RATE_HZ) == 123.046875
 
@@ -178,7 +178,7 @@ def test_silence_gives_finite_features() -> None:
 def test_filter_banks_match_librosa() -> None:
     librosa = pytest.importorskip("librosa")
     np.testing.assert_allclose(
-        features.mel_filterbank(sample_rate_hz=SAMPLE_RATE_HZ),
+        mel_filterbank(sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, n_mels=N_MELS, dtype=np.float64),
         librosa.filters.mel(sr=SAMPLE_RATE_HZ, n_fft=N_FFT, dtype=np.float64),
         rtol=1e-10, atol=1e-12,
     )

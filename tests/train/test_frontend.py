@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 librosa = pytest.importorskip("librosa")
 
 from streamtag.audio import load_audio  # noqa: E402
-from streamtag.train.frontend import FrontendConfig, LogMel, mel_filterbank  # noqa: E402
+from streamtag.train.frontend import FrontendConfig, LogMel  # noqa: E402
+from streamtag.train.spectral import mel_filterbank  # noqa: E402
 
 CONFIG = FrontendConfig()
 

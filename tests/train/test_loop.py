@@ -10,7 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from streamtag.train.loop import CHECKPOINT_BEST, CHECKPOINT_LAST, TrainConfig, TrainingSet, train  # noqa: E402
+from streamtag.train.checkpoint import CHECKPOINT_BEST, CHECKPOINT_LAST  # noqa: E402
+from streamtag.train.config import TrainConfig  # noqa: E402
+from streamtag.train.loop import train  # noqa: E402
+from streamtag.train.training_set import TrainingSet  # noqa: E402
 
 
 def test_short_training_run_lowers_the_loss(tiny_sets, tmp_path):
@@ -143,3 +146,16 @@ def test_history_of_a_final_run_is_strict_json(tiny_sets, tmp_path):
 
     history = json.loads((tmp_path / "history.json").read_text(), parse_constant=refuse)
     assert history[0]["valid_accuracy"] is None and history[0]["train_loss"] > 0
+
+
+def test_loop_state_reads_a_checkpoint_from_before_averaging_began():
+    from dataclasses import asdict
+
+    from streamtag.train.loop import EpochReport, LoopState
+
+    report = EpochReport(epoch=1, train_loss=2.5, valid_accuracy=0.5, valid_taste_spearman=0.1,
+                         valid_mood_correlation=0.2, valid_score=0.55, improved=True, seconds=3.0)
+    saved = {"epoch": 1, "best_score": 0.55, "since_best": 0, "history": [asdict(report)]}  # no averaging keys yet
+    state = LoopState.from_dict(saved)
+    assert state == LoopState(epoch=1, best_score=0.55, since_best=0, history=[report], average=None, averaged=0)
+    assert LoopState.from_dict(state.to_dict()) == state
