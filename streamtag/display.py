@@ -14,14 +14,15 @@ import asyncio
 import collections
 import contextlib
 import json
-import math
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TextIO
+
+from streamtag.core.messages import DISLIKE, LIKE
+from streamtag.core.stats import PipelineStats
 
 REFRESH_PER_S = 4
 TIMELINE_CELLS = 60
@@ -30,26 +31,6 @@ BAR_WIDTH = 30
 LEVEL_FLOOR_DBFS = -60.0
 NOTICE_S = 4.0
 LINE_TAGS = 3  # of the feed's top tags, what fits at the end of a line
-LABEL_COLOURS = ("bright_magenta", "cyan", "yellow", "red", "green", "blue", "bright_white", "magenta", "bright_cyan",
-                 "bright_yellow", "bright_red", "bright_green")
-
-
-@dataclass
-class LiveStats:
-    """What the pipeline reports besides scores: latency history, lost audio, feed clients."""
-
-    latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=1200))
-    audio_dropped_s: float = 0.0
-    overflows: int = 0
-    feed_clients: int = 0
-    feed_url: str | None = None
-
-    def percentile_ms(self, q: float) -> float | None:
-        """Nearest-rank percentile of the recent per-hop latencies (the smallest value >= q% of them)."""
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 class Display:
@@ -57,7 +38,7 @@ class Display:
 
     def start(self, hello: dict[str, Any]) -> None: ...
 
-    def show(self, message: dict[str, Any], stats: LiveStats) -> None: ...
+    def show(self, message: dict[str, Any], stats: PipelineStats) -> None: ...
 
     def notify(self, text: str) -> None: ...
 
@@ -91,7 +72,7 @@ class LineDisplay(Display):
         if self.as_json:
             self._write(json.dumps(hello, separators=(",", ":")))
 
-    def show(self, message: dict[str, Any], stats: LiveStats) -> None:
+    def show(self, message: dict[str, Any], stats: PipelineStats) -> None:
         if self.as_json:
             self._write(json.dumps(message, separators=(",", ":")))
             return
@@ -148,7 +129,7 @@ class TuiDisplay(Display):
         self.on_label = on_label
         self._hello: dict[str, Any] = {}
         self._scores: dict[str, Any] | None = None
-        self._stats = LiveStats()
+        self._stats = PipelineStats()
         self._timeline: collections.deque = collections.deque(maxlen=TIMELINE_CELLS)  # (cell index, top)
         self._notice: tuple[float, str] | None = None
         self._live: Any = None
@@ -173,7 +154,7 @@ class TuiDisplay(Display):
             self._live.stop()
             self._live = None
 
-    def show(self, message: dict[str, Any], stats: LiveStats) -> None:
+    def show(self, message: dict[str, Any], stats: PipelineStats) -> None:
         self._stats = stats
         if message["type"] != "scores":
             return
@@ -192,7 +173,7 @@ class TuiDisplay(Display):
         if key == "q":
             self.on_quit()
         elif key in ("g", "b"):
-            value = "like" if key == "g" else "dislike"
+            value = LIKE if key == "g" else DISLIKE
             if self.on_label is None:
                 self.notify("labels need a taste profile; this streamtag has none")
                 return
@@ -206,10 +187,8 @@ class TuiDisplay(Display):
     # -- rendering ---------------------------------------------------------------------------------------------
 
     def _colour(self, label: str | None) -> str:
-        labels = self._hello.get("labels", [])
-        if label is None or label not in labels:
-            return "grey50"
-        return LABEL_COLOURS[labels.index(label) % len(LABEL_COLOURS)]
+        colours = self._hello.get("label_colors", {})
+        return colours.get(label, "grey50") if label is not None else "grey50"
 
     def render(self) -> Any:
         from rich.console import Group
@@ -256,7 +235,7 @@ class TuiDisplay(Display):
         latency = "-" if p50 is None else f"p50 {p50:.1f} ms  p99 {p99:.1f} ms"
         status = Text(f"latency {latency}   dropped audio {stats.audio_dropped_s:.2f} s ({stats.overflows} overflows)")
         if stats.feed_url:
-            status.append(f"   feed {stats.feed_url} ({stats.feed_clients} clients)")
+            status.append(f"   feed {stats.feed_url} ({stats.feed_clients()} clients)")
         if self._keys is not None and self._keys.active:
             keys = Text("q quit   g like   b dislike", style="dim")
         else:  # stdin is the audio (--source -) or not a terminal: no key would arrive, so none is offered

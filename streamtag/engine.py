@@ -4,27 +4,24 @@ The model's own metadata (labels, sample rate, window, hop, mood names) is the s
 parameters at run time; a model without them, or with inputs and outputs of other shapes, is refused here
 rather than producing nonsense later.
 
-A model with streaming parts (``contract.StreamingInfo``) also loads its front end and its network as two
-sessions, so that a stream computes each spectrogram frame once (``frame_ring``); the parts are checked
-against the SHA-256 the model names, and a model whose parts are missing runs every window in full.
+``Engine`` implements ``core.scorer.Scorer``: ``stream()`` hands each stream its own scorer
+(``streamtag.streams``), so one engine serves many streams. A model with streaming parts (``streamtag.parts``)
+lets those streams compute each spectrogram frame once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from streamtag.contract import (
-    INPUT_NAME, LOGMEL_NAME, TAGS_OUTPUT, ModelInfo, Part, check_outputs, check_signature, parse_metadata,
-)
+from streamtag.contract import INPUT_NAME, TAGS_OUTPUT, check_signature, parse_metadata
+from streamtag.core.scorer import Scores
 from streamtag.errors import ModelError
+from streamtag.parts import load_parts
+from streamtag.streams import FrameStream, WindowStream
 
 log = logging.getLogger(__name__)
 
@@ -37,42 +34,6 @@ _ORT_LOG_SEVERITY_ERROR = 3
 def default_model_path() -> Path:
     """The model shipped with the package (models/streamtag.onnx in a checkout)."""
     return Path(str(resources.files("streamtag.models").joinpath("streamtag.onnx")))
-
-
-# Which front end runs where, measured on the 2-core reference machine (docs/streaming-frontend.md): ONNX
-# Runtime's CPU STFT is an FFT but runs on one thread, so it wins with one intra-op thread (live: 2.4x the
-# windows/s of whole windows, against 1.5x for the conv-STFT) and loses to the conv-STFT's multi-threaded
-# GEMM with more (offline, batch 8: conv 1.37x, STFT 1.21x). The CUDA provider has no STFT kernel.
-def frontend_for(provider: str, threads: int) -> str:
-    """"conv" or "stft" for ``provider`` with ``threads`` intra-op threads (0: onnxruntime's default, all cores)."""
-    if provider == "cuda":
-        return "conv"
-    one_thread = threads == 1 or (threads == 0 and (os.cpu_count() or 1) == 1)
-    return "stft" if one_thread else "conv"
-
-
-# Frames per front-end run when a long stretch of audio arrives at once (a file read whole): the conv-STFT's
-# intermediate is 2 x 513 floats per frame, so this bounds it to 4 MB.
-MAX_FRAMES_PER_RUN = 1024
-
-
-def ring_shift_path(name: str = "ring_shift.onnx") -> Path:
-    """A tiny graph that shifts a window kept in device memory (built by streamtag.train.ring_shift):
-    ``ring_shift.onnx`` for raw samples, ``frame_shift.onnx`` for log-mel frames."""
-    return Path(str(resources.files("streamtag.models").joinpath(name)))
-
-
-@dataclass(frozen=True)
-class Scores:
-    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D), tags (B, T).
-
-    A format 1 model has no tags: T is 0."""
-
-    genre: np.ndarray
-    taste: np.ndarray
-    moods: np.ndarray
-    embedding: np.ndarray
-    tags: np.ndarray
 
 
 def _providers_for(choice: str, available: list[str]) -> list[str]:
@@ -146,17 +107,17 @@ class Engine:
         self.provider = "cuda" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self._binding = self._session.io_binding() if self.provider == "cuda" else None
         self.device_ring = self.provider == "cuda" if device_ring is None else device_ring
-        self._ring = _DeviceRing(ort, self.info.window_samples, self.provider, wanted) if self.device_ring else None
-        self.parts = None if full_window else _load_parts(
+        self.ort, self.providers, self.device = ort, wanted, self.provider
+        self.parts = None if full_window else load_parts(
             ort, path, self.info, options, wanted, self.provider, frontend, threads)
         log.info("model %s %s on %s", self.info.name, self.info.version, self.provider)
 
-    def frame_ring(self) -> HostFrameRing | DeviceFrameRing | None:
-        """A new stream's ring of log-mel frames, which scores each window from the frames it adds; None
-        where the model has no streaming parts (or ``full_window`` was asked for)."""
-        if self.parts is None:
-            return None
-        return DeviceFrameRing(self.parts, self._scores) if self.device_ring else HostFrameRing(self.parts, self._scores)
+    def stream(self, *, hop_samples: int) -> FrameStream | WindowStream:
+        """A scorer for a new stream whose windows start every ``hop_samples``: frame by frame where the
+        model has streaming parts and the hop is whole frames, else whole windows."""
+        if self.parts is not None and self.parts.hop_frames(hop_samples) is not None:
+            return FrameStream(self.parts, self.scores, hop_samples=hop_samples, device_ring=self.device_ring)
+        return WindowStream(self, hop_samples=hop_samples, device_ring=self.device_ring)
 
     def run(self, windows: np.ndarray) -> Scores:
         """Score a batch of windows, float32 of shape (B, window_samples)."""
@@ -167,37 +128,22 @@ class Engine:
             outputs = self._session.run(self._outputs, {INPUT_NAME: windows})
         else:
             outputs = self._run_bound(windows)
-        return self._scores(outputs)
+        return self.scores(outputs)
 
-    def run_next(self, window: np.ndarray, *, new_samples: int) -> Scores:
-        """Score one window of a stream whose previous window ended ``new_samples`` before this one's end.
-
-        With the device ring, only those new samples cross to the device; a full window is copied the first
-        time and whenever ``new_samples`` is the whole window (a gap in the stream).
-        """
-        if self._ring is None:
-            return self.run(window[None])
-        window = np.ascontiguousarray(window, dtype=np.float32)
-        if not self._ring.primed or new_samples >= self.info.window_samples:
-            self._ring.load(window)
-        else:
-            self._ring.advance(window[-new_samples:])
+    def run_bound(self, window) -> Scores:
+        """Score one window that already lies in the provider's memory (an OrtValue of shape (1, window))."""
         binding = self._session.io_binding()
-        binding.bind_ortvalue_input(INPUT_NAME, self._ring.window)
-        return self._scores(self._run_binding(binding, self._ring.device))
+        binding.bind_ortvalue_input(INPUT_NAME, window)
+        return self.scores(self._run_binding(binding, self.device))
 
-    def _scores(self, outputs: list[np.ndarray]) -> Scores:
+    def scores(self, outputs: list[np.ndarray]) -> Scores:
+        """Outputs in the order of ``info.outputs`` -> Scores (tags of width 0 for a model without them)."""
         named = dict(zip(self._outputs, outputs, strict=True))
         tags = named.get(TAGS_OUTPUT)
         if tags is None:
             tags = np.zeros((len(named["genre"]), 0), dtype=np.float32)
         return Scores(genre=named["genre"], taste=named["taste"], moods=named["moods"],
                       embedding=named["embedding"], tags=tags)
-
-    def forget_stream(self) -> None:
-        """The next ``run_next`` starts a new stream: it copies a whole window."""
-        if self._ring is not None:
-            self._ring.primed = False
 
     def _run_bound(self, windows: np.ndarray) -> list[np.ndarray]:
         # IOBinding: the input is copied to the device once and the outputs stay there until read, so no
@@ -214,203 +160,3 @@ class Engine:
             binding.bind_output(name, device)
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()
-
-
-class _DeviceRing:
-    """The current window, kept in device memory in one of two buffers that take turns.
-
-    Each hop the ring-shift graph reads one buffer and the new samples (the only host-to-device copy) and
-    writes the shifted window into the other; the model then reads that buffer where it lies.
-    """
-
-    def __init__(self, ort, window_samples: int, provider: str, providers: list[str]) -> None:
-        self.device = "cuda" if provider == "cuda" else "cpu"
-        try:
-            self._shift = ort.InferenceSession(str(ring_shift_path()), providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
-            raise ModelError(f"{ring_shift_path()}: cannot load the ring-shift graph ({exc}); reinstall streamtag") from exc
-        self._buffers = [
-            ort.OrtValue.ortvalue_from_shape_and_type([1, window_samples], np.float32, self.device, 0) for _ in range(2)
-        ]
-        self._current = 0
-        self.primed = False
-
-    @property
-    def window(self):
-        return self._buffers[self._current]
-
-    def load(self, window: np.ndarray) -> None:
-        self._buffers[self._current].update_inplace(window[None])
-        self.primed = True
-
-    def advance(self, new: np.ndarray) -> None:
-        binding = self._shift.io_binding()
-        binding.bind_ortvalue_input("ring", self._buffers[self._current])
-        binding.bind_cpu_input("new", np.ascontiguousarray(new[None], dtype=np.float32))
-        binding.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
-        self._shift.run_with_iobinding(binding)
-        self._current = 1 - self._current
-
-
-class StreamingParts:
-    """The two sessions of a streaming model: audio -> log-mel frames, and a window of frames -> outputs."""
-
-    def __init__(self, ort, info: ModelInfo, frontend_kind: str, frontend, network, providers: list[str], device: str) -> None:
-        self.info = info
-        self.streaming = info.streaming
-        self.frontend_kind = frontend_kind
-        self.frontend = frontend
-        self.network = network
-        self.providers = providers
-        self.device = device
-        self.ort = ort
-
-    def logmel(self, audio: list[np.ndarray]) -> list[np.ndarray]:
-        """The frames (n, mels) of each piece of audio, which holds exactly the samples of its n frames.
-
-        The pieces come in stream order. One with fewer frames than a window continues the piece before it
-        (the next hop of the same stream) and overlaps it by ``span - frame`` samples, so those pieces are
-        joined and run as one stretch of audio: one front-end run for a batch of windows, not one each."""
-        frame, span = self.streaming.frame_samples, self.streaming.frame_span_samples
-        counts = [1 + (len(piece) - span) // frame for piece in audio]
-        stretches: list[list[np.ndarray]] = []
-        for piece, n_frames in zip(audio, counts, strict=True):
-            if stretches and n_frames < self.streaming.frames_per_window:
-                stretches[-1].append(piece[span - frame :])
-            else:
-                stretches.append([piece])
-        frames = np.concatenate([self._frames_of(np.concatenate(pieces)) for pieces in stretches])
-        return np.split(frames, np.cumsum(counts)[:-1])
-
-    def _frames_of(self, audio: np.ndarray) -> np.ndarray:
-        frame, span = self.streaming.frame_samples, self.streaming.frame_span_samples
-        n_frames = 1 + (len(audio) - span) // frame
-        runs = []
-        for first in range(0, n_frames, MAX_FRAMES_PER_RUN):
-            last = min(n_frames, first + MAX_FRAMES_PER_RUN) - 1
-            chunk = np.ascontiguousarray(audio[None, first * frame : last * frame + span], dtype=np.float32)
-            runs.append(self.frontend.run([LOGMEL_NAME], {INPUT_NAME: chunk})[0][0])
-        return runs[0] if len(runs) == 1 else np.concatenate(runs)
-
-    def run(self, logmel: np.ndarray) -> list[np.ndarray]:
-        return self.network.run(list(self.info.outputs), {LOGMEL_NAME: logmel})
-
-
-def _load_parts(
-    ort, path: Path, info: ModelInfo, options, providers: list[str], provider: str, kind: str | None, threads: int
-) -> StreamingParts | None:
-    """``kind``: the front end asked for, or None for the one ``frontend_for`` chooses (where the model has it)."""
-    streaming = info.streaming
-    if streaming is None:
-        return None
-    if 1 + (info.window_samples - streaming.frame_span_samples) // streaming.frame_samples != streaming.frames_per_window:
-        raise ModelError(f"{path}: its streaming metadata does not frame its own window; re-export the model")
-    if kind is None:
-        kind = frontend_for(provider, threads)
-        kind = kind if kind in streaming.frontends else next(iter(streaming.frontends))
-    elif kind not in streaming.frontends:
-        raise ModelError(f"{path}: no {kind!r} front end; this model has {', '.join(streaming.frontends)}")
-    sessions = []
-    for part in (streaming.frontends[kind], streaming.network):
-        part_path = path.with_name(part.file)
-        if not part_path.is_file():
-            log.warning("%s: %s is missing, so every window is computed in full (the same scores, more work); "
-                        "keep the files that were exported with the model beside it", path, part.file)
-            return None
-        sessions.append(ort.InferenceSession(_checked_bytes(path, part_path, part), sess_options=options, providers=providers))
-    frontend, network = sessions
-    check_outputs(info, {o.name: o.shape for o in network.get_outputs()})
-    shape = network.get_inputs()[0].shape
-    if network.get_inputs()[0].name != LOGMEL_NAME or list(shape[1:]) != [streaming.frames_per_window, streaming.n_mels]:
-        raise ModelError(f"{path}: its network part takes {shape}, not (batch, {streaming.frames_per_window}, "
-                         f"{streaming.n_mels}) log-mel frames; re-export the model")
-    log.info("streaming parts: %s front end, network", kind)
-    return StreamingParts(ort, info, kind, frontend, network, providers, "cuda" if provider == "cuda" else "cpu")
-
-
-def _checked_bytes(model_path: Path, part_path: Path, part: Part) -> bytes:
-    """The part's bytes, read once so that what is checked is what is loaded."""
-    data = part_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != part.sha256:
-        raise ModelError(
-            f"{part_path} does not belong to {model_path} (its SHA-256 differs from the one the model names); "
-            "export the model again, or copy the files that were exported with it"
-        )
-    return data
-
-
-ScoresOf = Callable[[list[np.ndarray]], Scores]
-
-
-class HostFrameRing:
-    """One stream's current window of log-mel frames, in host memory.
-
-    ``advance`` takes, for each next window in stream order, the audio of the frames it adds (all of a
-    window's frames for the first window or after a gap, else the last hop's), and scores those windows in
-    one network run."""
-
-    def __init__(self, parts: StreamingParts, scores_of: ScoresOf) -> None:
-        self._parts = parts
-        self._scores_of = scores_of
-        self._frames_per_window = parts.streaming.frames_per_window
-        self.reset()
-
-    def reset(self) -> None:
-        self._window: np.ndarray | None = None
-
-    def advance(self, new_audio: list[np.ndarray]) -> Scores:
-        windows = []
-        for frames in self._parts.logmel(new_audio):
-            if len(frames) >= self._frames_per_window or self._window is None:
-                self._window = frames[-self._frames_per_window :]
-            else:
-                self._window = np.concatenate([self._window[len(frames) :], frames])
-            windows.append(self._window)
-        return self._scores_of(self._parts.run(np.stack(windows)))
-
-
-class DeviceFrameRing:
-    """One stream's current window of log-mel frames, kept in the provider's memory.
-
-    Each window's new audio is the only host-to-device copy: the front end's frames stay on the device, the
-    frame-shift graph writes the shifted window into the other of two buffers, and the network reads it there.
-    """
-
-    def __init__(self, parts: StreamingParts, scores_of: ScoresOf) -> None:
-        ort, device = parts.ort, parts.device
-        try:
-            self._shift = ort.InferenceSession(str(ring_shift_path("frame_shift.onnx")), providers=parts.providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
-            raise ModelError(f"cannot load the frame-shift graph ({exc}); reinstall streamtag") from exc
-        streaming = parts.streaming
-        shape = [1, streaming.frames_per_window, streaming.n_mels]
-        self._buffers = [ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, 0) for _ in range(2)]
-        self._parts = parts
-        self._scores_of = scores_of
-        self._device = device
-        self._current = 0
-
-    def reset(self) -> None:
-        """Nothing to forget: a stream's first window brings all its frames, which replace the whole ring."""
-
-    def advance(self, new_audio: list[np.ndarray]) -> Scores:
-        parts = self._parts
-        outputs = []
-        for audio in new_audio:
-            front = parts.frontend.io_binding()
-            front.bind_cpu_input(INPUT_NAME, np.ascontiguousarray(audio[None], dtype=np.float32))
-            front.bind_output(LOGMEL_NAME, self._device)
-            parts.frontend.run_with_iobinding(front)
-            shift = self._shift.io_binding()
-            shift.bind_ortvalue_input("ring", self._buffers[self._current])
-            shift.bind_ortvalue_input("new", front.get_outputs()[0])
-            shift.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
-            self._shift.run_with_iobinding(shift)
-            self._current = 1 - self._current
-            network = parts.network.io_binding()
-            network.bind_ortvalue_input(LOGMEL_NAME, self._buffers[self._current])
-            for name in parts.info.outputs:
-                network.bind_output(name, self._device)
-            parts.network.run_with_iobinding(network)
-            outputs.append(network.copy_outputs_to_cpu())
-        return self._scores_of([np.concatenate(column) for column in zip(*outputs, strict=True)])

@@ -3,11 +3,8 @@
 The pipeline calls ``Feed.publish(message)``, which never waits: each client has its own bounded queue and its
 own sender task. When a client reads too slowly (or not at all) its queue fills and its oldest messages are
 dropped and counted; the next ``scores`` message it receives carries that count in ``dropped``. Other clients and
-the pipeline are not delayed. The message formats are documented in ``docs/feed.md`` and
-``docs/feed.schema.json``; the builders below are the one place they are made.
-
-Every message is strict JSON: the builders leave out or clamp numbers that are not finite (a NaN from the model,
-an infinite level from a sample of Inf), and the sender refuses to send ``NaN`` or ``Infinity`` at all.
+the pipeline are not delayed. The messages are made in ``streamtag.core.messages`` (documented in
+``docs/feed.md`` and ``docs/feed.schema.json``); the sender refuses to send ``NaN`` or ``Infinity`` at all.
 
 Incoming messages: ``{"type": "label", "value": "like" | "dislike"}`` is passed to ``on_label(value)``, and the
 client gets an ``ack`` with the text that returns (or the error). Anything else gets an ``ack`` with an error.
@@ -31,7 +28,6 @@ import errno
 import ipaddress
 import json
 import logging
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,22 +36,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamtag.core.messages import LABEL_VALUES, ack_message
 from streamtag.errors import FeedError, StreamtagError
-from streamtag.tagger import SILENCE_FLOOR_DBFS
 
 log = logging.getLogger(__name__)
 
-# The one source of the feed's schema version; docs/feed.schema.json, docs/feed.md and web/feed.js repeat it and
-# tests/live/test_feed.py checks that they agree. 2: hello's tag_names and scores' tags.
-SCHEMA_VERSION = 2
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-LABEL_VALUES = ("like", "dislike")
-_FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
-TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
-# The highest level a scores message reports: docs/feed.schema.json's maximum. Float audio can go past full scale
-# (0 dBFS) a little; a level above this (or an infinite one, from a sample of Inf) says only "far too loud".
-LEVEL_CEILING_DBFS = 10.0
 # Labels per client: a person labels a song or two a minute, and a burst of 5 covers second thoughts and a few
 # quick corrections; after that one per 2 s never gets in a person's way, but keeps a script from filling the
 # taste profile with thousands of labels (the red team saved 1,700 in 150 s before this limit).
@@ -113,123 +100,6 @@ def parse_address(text: str) -> tuple[str, int]:
     if not 0 <= port_number <= 65535:
         raise FeedError(f"port {port_number} is out of range 0..65535")
     return host, port_number
-
-
-# -------------------------------------------------------------------------------------------------------------
-# Messages
-
-
-def _r(x: float) -> float:
-    return round(float(x), _FLOAT_DIGITS)
-
-
-def _known(pairs: Any) -> list[tuple[str, float]]:
-    """The (name, probability) pairs whose probability is a number: NaN or Inf means the model gave nothing usable
-    for that name, and JSON has no way to say it other than leaving the name out."""
-    return [(name, float(p)) for name, p in pairs if math.isfinite(p)]
-
-
-def _level(level_dbfs: float) -> float:
-    """The level as the schema allows it: NaN (no measurable level) and -inf read as the silence floor, anything
-    above ``LEVEL_CEILING_DBFS`` (+inf included) as the ceiling."""
-    if math.isnan(level_dbfs):
-        return SILENCE_FLOOR_DBFS
-    return round(min(max(float(level_dbfs), SILENCE_FLOOR_DBFS), LEVEL_CEILING_DBFS), 1)
-
-
-def top_tags(tag_names: list[str] | tuple[str, ...], tags: Any, *, k: int = TOP_TAGS) -> list[dict[str, Any]]:
-    """The ``k`` most probable tags, most probable first, as ``[{"name", "p"}]``; ``[]`` when ``tags`` is None.
-
-    Ranked on the unrounded values; equal ones keep the model's order of tag names (a stable sort). Tags whose
-    probability is not finite are left out (a NaN would also make the order undefined).
-    """
-    if tags is None:
-        return []
-    pairs = sorted(_known(zip(tag_names, tags, strict=True)), key=lambda pair: -pair[1])
-    return [{"name": name, "p": _r(p)} for name, p in pairs[:k]]
-
-
-def hello_message(
-    *,
-    model_name: str,
-    model_version: str,
-    labels: list[str] | tuple[str, ...],
-    mood_names: list[str] | tuple[str, ...],
-    tag_names: list[str] | tuple[str, ...],
-    sample_rate: int,
-    window_s: float,
-    hop_s: float,
-    provider: str,
-    taste_source: str,
-    source: str,
-) -> dict[str, Any]:
-    return {
-        "type": "hello",
-        "schema_version": SCHEMA_VERSION,
-        "model": {"name": model_name, "version": model_version},
-        "labels": list(labels),
-        "mood_names": list(mood_names),
-        "tag_names": list(tag_names),
-        "sample_rate": int(sample_rate),
-        "window_s": _r(window_s),
-        "hop_s": _r(hop_s),
-        "provider": provider,
-        "taste_source": taste_source,
-        "source": source,
-    }
-
-
-def scores_message(
-    *,
-    seq: int,
-    t: float,
-    window_start_s: float,
-    window_end_s: float,
-    labels: list[str] | tuple[str, ...],
-    mood_names: list[str] | tuple[str, ...],
-    tag_names: list[str] | tuple[str, ...],
-    genre: Any,
-    top: int | None,
-    taste: float | None,
-    moods: Any,
-    tags: Any,
-    level_dbfs: float,
-    silent: bool,
-    latency_ms: float,
-    audio_dropped_s: float = 0.0,
-) -> dict[str, Any]:
-    """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
-
-    ``tags`` holds every tag's probability (none for a model without tags); the message carries the ``TOP_TAGS``
-    most probable. Probabilities that are not finite are left out of ``genre``, ``moods`` and ``tags``, and make
-    ``taste`` null; ``level_dbfs`` is clamped to the silence floor and ``LEVEL_CEILING_DBFS``.
-    """
-    return {
-        "type": "scores",
-        "seq": seq,
-        "t": _r(t),
-        "window": {"start": _r(window_start_s), "end": _r(window_end_s)},
-        "genre": {} if genre is None else {label: _r(p) for label, p in _known(zip(labels, genre, strict=True))},
-        "top": None if top is None else labels[top],
-        "taste": None if taste is None or not math.isfinite(taste) else _r(taste),
-        "moods": {} if moods is None else {name: _r(s) for name, s in _known(zip(mood_names, moods, strict=True))},
-        "tags": top_tags(tag_names, tags),
-        "level_dbfs": _level(level_dbfs),
-        "silent": bool(silent),
-        "latency_ms": round(float(latency_ms), 2),
-        "audio_dropped_s": _r(audio_dropped_s),
-        "dropped": 0,  # replaced per client when sent
-    }
-
-
-def event_message(*, seq: int, t: float, previous: str | None, current: str | None) -> dict[str, Any]:
-    return {"type": "event", "seq": seq, "t": _r(t), "kind": "top_changed", "previous": previous, "current": current}
-
-
-def ack_message(*, value: str | None, ok: bool, text: str) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "ack", "ok": ok, "value": value}
-    msg["message" if ok else "error"] = text
-    return msg
 
 
 # -------------------------------------------------------------------------------------------------------------

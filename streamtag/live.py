@@ -5,8 +5,8 @@ The pipeline, per block of audio from the source:
     source.blocks() -> Tagger.feed (windows of the model's length every hop, batch 1) -> Smoother
         -> feed messages (scores, and an event when the top genre changes) -> Feed.publish + Display.show
 
-``HopProcessor`` is the part without I/O (window scores in, feed messages out); ``run_live`` is the adapter
-that owns the event loop, the source, the feed and the display. Everything runs on one asyncio loop: the model
+``streamtag.core.hops.HopProcessor`` is the part without I/O (window scores in, feed messages out);
+``run_live`` is the adapter that owns the event loop, the source, the feed and the display. Everything runs on one asyncio loop: the model
 call for one window takes a few milliseconds, shorter than any useful hop, so there is no worker thread to
 synchronise with, and a label from the display or the feed is handled between two hops.
 """
@@ -27,20 +27,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streamtag.contract import ModelInfo
-from streamtag.display import Display, LineDisplay, LiveStats, TuiDisplay
+from streamtag.core.hops import HopProcessor
+from streamtag.core.messages import hello_message
+from streamtag.core.smoothing import SmoothingConfig
+from streamtag.core.stats import PipelineStats
+from streamtag.core.tagger import Tagger, WindowScores
+from streamtag.display import Display, LineDisplay, TuiDisplay
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
-from streamtag.feed import (
-    Feed,
-    FeedConfig,
-    event_message,
-    hello_message,
-    scores_message,
-)
-from streamtag.smoothing import Smoother, SmoothingConfig
-from streamtag.sources import Source, SourceSpec, open_source
-from streamtag.tagger import Tagger, WindowScores
+from streamtag.feed import Feed, FeedConfig
+from streamtag.sources.base import Source
+from streamtag.sources.choice import SourceSpec, open_source
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,7 @@ class LiveConfig:
 
 
 class LiveTaste(Protocol):
-    """A personal taste profile taught while tagging (``streamtag.taste.LiveTeacher`` implements it).
+    """A personal taste profile taught while tagging (``streamtag.taste.teacher.LiveTeacher`` implements it).
 
     ``observe`` sees every scored window (it keeps what a label refers to: the last seconds); ``on_label`` is
     called with "like" or "dislike" from the ``g``/``b`` keys or a feed ``label`` message and returns the
@@ -79,56 +76,6 @@ class LiveTaste(Protocol):
 
 
 TasteFactory = Callable[[Engine, Tagger], LiveTaste]
-
-
-class HopProcessor:
-    """Window scores in, feed messages out: smoothing, the top-genre events, sequence numbers. No I/O."""
-
-    def __init__(self, info: ModelInfo, *, hop_s: float, smoothing: SmoothingConfig | None = None) -> None:
-        self.info = info
-        self.smoother = Smoother(smoothing or SmoothingConfig(hop_s=hop_s))
-        self.seq = 0
-
-    def process(self, window: WindowScores, *, latency_ms: float, audio_dropped_s: float = 0.0) -> list[dict[str, Any]]:
-        rate = self.info.sample_rate
-        t_s = window.end_sample / rate
-        out = self.smoother.update(
-            genre=window.genre, taste=window.taste, moods=window.moods, tags=window.tags,
-            level_dbfs=window.level_dbfs,
-        )
-        labels = self.info.labels
-        messages = []
-        if out.change is not None:
-            messages.append(
-                event_message(
-                    seq=self.seq,
-                    t=t_s,
-                    previous=None if out.change.previous is None else labels[out.change.previous],
-                    current=None if out.change.current is None else labels[out.change.current],
-                )
-            )
-        messages.append(
-            scores_message(
-                seq=self.seq,
-                t=t_s,
-                window_start_s=window.start_sample / rate,
-                window_end_s=t_s,
-                labels=labels,
-                mood_names=self.info.mood_names,
-                tag_names=self.info.tag_names,
-                genre=out.genre,
-                top=out.top,
-                taste=out.taste,
-                moods=out.moods,
-                tags=out.tags,
-                level_dbfs=window.level_dbfs,
-                silent=out.silent,
-                latency_ms=latency_ms,
-                audio_dropped_s=audio_dropped_s,
-            )
-        )
-        self.seq += 1
-        return messages
 
 
 def _quiet_onnxruntime() -> None:
@@ -187,14 +134,14 @@ async def run_live(
         source=source.description,
     )
     on_label = _labeller(teacher, hello) if teacher is not None else None
-    stats = LiveStats()
+    stats = PipelineStats(capture=source.stats)
     feed: Feed | None = None
     display: Display | None = None
     try:
         if config.feed is not None:
             feed = Feed(config.feed, hello=hello, on_label=on_label)
             await feed.start()
-            stats.feed_url = feed.url
+            stats.feed_url, stats.feed_clients = feed.url, lambda: feed.client_count
             http = feed.url.replace("ws://", "http://", 1)
             print(f"streamtag: feed {feed.url}  dashboard {http}/  overlay {http}/overlay", file=sys.stderr, flush=True)
         if config.output == "tui":
@@ -213,12 +160,7 @@ async def run_live(
                 # (a burst from the device) charges both to each, as both waited for them.
                 latency_ms = (time.perf_counter() - taken_s) * 1000.0
                 stats.latencies_ms.append(latency_ms)
-                stats.audio_dropped_s = source.stats.dropped_s
-                stats.overflows = source.stats.input_overflows
-                stats.feed_clients = feed.client_count if feed else 0
-                for message in processor.process(
-                    window, latency_ms=latency_ms, audio_dropped_s=source.stats.dropped_s
-                ):
+                for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s):
                     if feed is not None:
                         feed.publish(message)
                     display.show(message, stats)
@@ -262,8 +204,8 @@ async def run_live(
     summary = f"streamtag: {reason} after {seen_s:.1f} s of audio, {processor.seq} hops"
     if p50 is not None:
         summary += f"; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-    if source.stats.dropped_frames or source.stats.input_overflows:
-        summary += f"; dropped {source.stats.dropped_s:.2f} s of audio, {source.stats.input_overflows} overflows"
+    if stats.audio_dropped_s or stats.overflows:
+        summary += f"; dropped {stats.audio_dropped_s:.2f} s of audio, {stats.overflows} overflows"
     print(summary, file=sys.stderr, flush=True)
     return 0
 

@@ -128,15 +128,16 @@ def _has_gpu() -> bool:
 def test_device_ring_gives_the_same_scores_while_copying_only_new_samples(model_path, data_dir):
     """The CUDA path's ring buffer, exercised with CPU-resident OrtValues (the same IOBinding calls)."""
     from streamtag.audio import load_audio
-    from streamtag.tagger import Tagger
+    from streamtag.core.tagger import Tagger
 
     audio = load_audio(data_dir / "gtzan/samples/disco.00000.flac", sample_rate=22050)[: 22050 * 9]
     plain = Tagger(Engine(model_path, provider="cpu"), hop_samples=11025, batch_size=1)
     ring_engine = Engine(model_path, provider="cpu", device_ring=True)
     ring = Tagger(ring_engine, hop_samples=11025, batch_size=1)
     sent = []
-    advance = ring_engine._ring.advance
-    ring_engine._ring.advance = lambda new: (sent.append(len(new)), advance(new))[1]
+    device_ring = ring._stream._ring
+    advance = device_ring.advance
+    device_ring.advance = lambda new: (sent.append(len(new)), advance(new))[1]
     a = [w for i in range(0, audio.size, 700) for w in plain.feed(audio[i : i + 700])]
     b = [w for i in range(0, audio.size, 700) for w in ring.feed(audio[i : i + 700])]
     assert len(a) == len(b) == 1 + (audio.size - 66150) // 11025
@@ -152,7 +153,7 @@ def test_device_ring_gives_the_same_scores_while_copying_only_new_samples(model_
 def test_ring_shift_graph_shifts_and_matches_its_builder():
     import onnxruntime as ort
 
-    from streamtag.engine import ring_shift_path
+    from streamtag.streams import ring_shift_path
 
     session = ort.InferenceSession(str(ring_shift_path()), providers=["CPUExecutionProvider"])
     ring = np.arange(8, dtype=np.float32)[None]
@@ -170,7 +171,7 @@ def test_ring_shift_graph_shifts_and_matches_its_builder():
 def test_device_ring_after_a_batch_of_several_windows(model_path, data_dir):
     """A multi-window batch bypasses the ring; the next single window must not shift a stale ring."""
     from streamtag.audio import load_audio
-    from streamtag.tagger import Tagger
+    from streamtag.core.tagger import Tagger
 
     audio = load_audio(data_dir / "gtzan/samples/disco.00000.flac", sample_rate=22050)[: 22050 * 8]
     hop = 11025

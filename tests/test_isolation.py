@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from streamtag.taste import profile_home
+from streamtag.taste.store import profile_home
 from tests.conftest import ISOLATED_HOME
 
 
@@ -18,6 +18,6 @@ def test_profile_and_platform_folders_point_into_the_suites_temporary_home():
 
 
 def test_a_command_started_by_a_test_sees_the_same_home():
-    code = "from streamtag.taste import profile_home; print(profile_home())"
+    code = "from streamtag.taste.store import profile_home; print(profile_home())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ.copy())
     assert out.stdout.strip() == str(ISOLATED_HOME / "streamtag")

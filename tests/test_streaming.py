@@ -10,9 +10,9 @@ import onnx
 import pytest
 
 from streamtag.audio import load_audio
+from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import ModelError
-from streamtag.tagger import Tagger
 from tests.test_engine import FORMAT_1_MODEL
 
 TOLERANCE = 1e-4  # the issue's bar: the streaming path equals the whole-window path within 1e-4
@@ -94,7 +94,7 @@ def test_device_frame_ring_copies_only_new_samples(model_path, whole, recordings
     """The CUDA path's frame ring, exercised with CPU-resident OrtValues (the same IOBinding calls)."""
     engine = Engine(model_path, provider="cpu", device_ring=True)
     tagger = Tagger(engine, hop_samples=22 * FRAME, batch_size=1)
-    ring = tagger._frames
+    ring = tagger._stream.ring
     sent = []
     advance = ring.advance
     ring.advance = lambda audio: (sent.extend(len(a) for a in audio), advance(audio))[1]

@@ -41,8 +41,8 @@ def test_tag_json_on_real_files(data_dir, tmp_path):
 
 def test_tag_matches_the_streaming_core(data_dir, model_path):
     from streamtag.audio import load_audio
+    from streamtag.core.tagger import Tagger, clip_summary
     from streamtag.engine import Engine
-    from streamtag.tagger import Tagger, clip_summary
 
     clip = data_dir / "gtzan/samples/classical.00000.flac"
     [line] = [json.loads(x) for x in streamtag("tag", "--json", clip).stdout.splitlines()]

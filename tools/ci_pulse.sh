@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a PulseAudio daemon for the live tests and print the environment that reaches it.
 #
-#   eval "$(bash tools/ci_pulse.sh)"     # then: python -m pytest tests/live
+#   eval "$(bash tools/ci_pulse.sh)"     # then: python -m pytest tests/live tests/sources
 #
 # Works as root in a container without a session bus or systemd (CI): pulseaudio refuses root only in its
 # default autospawn path; started explicitly with --system=false it runs as a per-user daemon (it logs "This

@@ -9,7 +9,7 @@ Three listeners are simulated from Emotify's own annotations:
 
 For each listener and each n in --sizes, --draws random sets of n labelled tracks are drawn from the train split
 (at least one liked and one disliked), a profile is fitted on their window embeddings exactly as `streamtag
-taste learn` does (streamtag.taste.make_label + fit_model), and its AUC is measured on the test split, which
+taste learn` does (make_label + fit_model of streamtag.taste.fit), and its AUC is measured on the test split, which
 shares no artist with the train split. Next to it: the same profile without the crowd prior (plain L2
 logistic regression), with a crowd read-out fitted on all train windows, and with the exact crowd logit as
 offset (two priors the runtime cannot have today); the model's crowd taste head (no labels at all); and a
@@ -37,10 +37,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streamtag.commands.taste import embed_file  # noqa: E402
 from streamtag.engine import Engine  # noqa: E402
 from streamtag.metrics import roc_auc  # noqa: E402
-from streamtag.taste import (  # noqa: E402
+from streamtag.tag_files import embed_file  # noqa: E402
+from streamtag.taste.fit import (  # noqa: E402
     FitConfig,
     TasteModel,
     fit_logistic,
@@ -82,7 +82,7 @@ def embed_tracks(engine: Engine, tracks, cache_dir: Path) -> list[tuple[np.ndarr
         data = np.load(cache, allow_pickle=False)
         if list(data["ids"]) == ids:
             bounds = data["bounds"]
-            return [(data["emb"][a:b], data["crowd"][a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+            return [(data["emb"][a:b], data["crowd"][a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     out = []
     start = time.perf_counter()
     for i, track in enumerate(tracks):
@@ -169,7 +169,7 @@ def evaluate(pool, pool_y, test, test_y, variants: dict[str, FitConfig], sizes, 
     track_labels = [
         make_label("like" if y else "dislike", kind="file", source=r["id"], embeddings=r["windows"][0],
                    crowd_probs=r["windows"][1])
-        for r, y in zip(pool, pool_y)
+        for r, y in zip(pool, pool_y, strict=True)
     ]
     for n in sizes:
         for _ in range(draws):
@@ -178,7 +178,7 @@ def evaluate(pool, pool_y, test, test_y, variants: dict[str, FitConfig], sizes, 
             for name, config in variants.items():
                 if name == OFFSET:
                     w, b = fit_with_crowd_offset(labels, config)
-                    scores = np.array([(z + e @ w + b).mean() for e, z in zip(test_emb, test_crowd_logit)])
+                    scores = np.array([(z + e @ w + b).mean() for e, z in zip(test_emb, test_crowd_logit, strict=True)])
                 else:
                     start = time.perf_counter()
                     if name == NO_PRIOR:
@@ -217,9 +217,9 @@ def main() -> int:
     tracks = load_emotify(args.data)
     split = load_split(args.split, tracks)
     windows = embed_tracks(engine, tracks, args.cache)
-    by_id = {t.track_id: (t, w) for t, w in zip(tracks, windows)}
+    by_id = {t.track_id: (t, w) for t, w in zip(tracks, windows, strict=True)}
     ys = listeners(tracks)
-    y_by_id = {name: dict(zip([t.track_id for t in tracks], y)) for name, y in ys.items()}
+    y_by_id = {name: dict(zip([t.track_id for t in tracks], y, strict=True)) for name, y in ys.items()}
 
     def rows(name):
         return [{"id": t.track_id, "genre": t.genre, "windows": by_id[t.track_id][1]} for t in split[name]]
@@ -303,7 +303,7 @@ def plot(report: dict, sizes, path: Path) -> None:
     names = list(report["listeners"])
     fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.5), sharey=True)
     colors = {DISTILLED: "C0", NO_PRIOR: "C2", READOUT: "C5", OFFSET: "C4", GENRE: "C1"}
-    for ax, name in zip(np.atleast_1d(axes), names):
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         entry = report["listeners"][name]
         for method, curves in entry["_curves"].items():
             mean = [np.nanmean(curves[n]) for n in sizes]

@@ -22,8 +22,14 @@ import numpy as np
 from streamtag.audio import load_audio
 from streamtag.train.crnn import CRNNEnsemble
 from streamtag.train.export import (
-    PARITY_TOLERANCE, export_onnx, export_streaming_parts, load_checkpoint, metadata_for, parity_max_abs_diff,
-    streaming_max_abs_diff, to_fp16,
+    PARITY_TOLERANCE,
+    export_onnx,
+    export_streaming_parts,
+    load_checkpoint,
+    metadata_for,
+    parity_max_abs_diff,
+    streaming_max_abs_diff,
+    to_fp16,
 )
 
 REPO = Path(__file__).resolve().parents[1]

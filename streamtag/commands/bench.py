@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+from streamtag.commands import options
+from streamtag.live import DEFAULT_HOP_S
+
 TARGET_P99_MS = 15.0
 TARGET_CPU_PERCENT = 10.0
 TARGET_OFFLINE_X = 300.0
@@ -46,9 +49,8 @@ def register(subparsers) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", type=Path, help="audio files (default: the GTZAN samples in ../shared/data)")
-    parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="cpu")
-    parser.add_argument("--hop", type=float, default=0.5)
+    options.add_model(parser, provider_default="cpu")
+    options.add_hop(parser, default=DEFAULT_HOP_S)
     parser.add_argument("--live-s", type=float, default=30.0, help="seconds of live tagging to measure")
     parser.add_argument("--warmup-s", type=float, default=5.0, help="seconds of live tagging left out of CPU use")
     parser.add_argument("--live-source", default=None, metavar="SOURCE",
@@ -149,7 +151,7 @@ def _median_passes(engines: dict, one_pass) -> dict[str, tuple[float, int]]:
 def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float) -> dict[str, dict]:
     """Windows/s of one stream fed hop by hop, batch 1 and one thread, as `live` runs (no real-time pacing)."""
     from streamtag.audio import load_audio
-    from streamtag.tagger import Tagger
+    from streamtag.core.tagger import Tagger
 
     engines = _engines(model, provider, threads=1)
     info = next(iter(engines.values())).info
@@ -167,7 +169,7 @@ def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float)
 def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> dict[str, dict]:
     """Offline speed for a few thread/batch settings; the first is what `tag` uses by default."""
     from streamtag.audio import load_audio
-    from streamtag.tagger import Tagger
+    from streamtag.core.tagger import Tagger
 
     runs: dict[str, list] = {name: [] for name in PATHS}
     for threads, batch_size in OFFLINE_SETTINGS:

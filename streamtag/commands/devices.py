@@ -8,11 +8,8 @@ import sys
 from dataclasses import asdict
 
 from streamtag.errors import DeviceError
-from streamtag.sources import (
-    list_input_devices,
-    list_monitor_sources,
-    list_pulse_sources,
-)
+from streamtag.sources.portaudio import list_input_devices
+from streamtag.sources.pulse import list_monitor_sources, list_pulse_sources
 
 
 def register(subparsers) -> None:

@@ -8,9 +8,10 @@ import logging
 from importlib import resources
 from pathlib import Path
 
+from streamtag.commands import options
+from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
-from streamtag.tagger import Tagger
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--split", type=Path, help="split JSON (default: the dataset's own, or the shipped Emotify split)")
     p.add_argument("--subset", default="test", choices=("train", "valid", "test", "all"))
     p.add_argument("--out", type=Path, default=Path("artifacts/evaluate"), help="folder for the PNG and JSON")
-    p.add_argument("--hop", type=float, help="seconds between windows (default: the model's)")
-    p.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    options.add_hop(p)
+    options.add_provider(p)
     p.set_defaults(run=run)
 
 

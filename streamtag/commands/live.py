@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
+from streamtag.commands import options
+from streamtag.core.smoothing import SmoothingConfig
 from streamtag.feed import DEFAULT_HOST, DEFAULT_PORT, FeedConfig, parse_address
 from streamtag.live import DEFAULT_HOP_S, LiveConfig, live_main
-from streamtag.smoothing import SmoothingConfig
-from streamtag.sources import STDIN_FORMATS, SourceSpec
+from streamtag.sources.choice import SourceSpec
+from streamtag.sources.stdin import STDIN_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,12 @@ def register(subparsers) -> None:
                         help="stdin PCM sample format: little-endian float32 or int16 (default f32)")
     parser.add_argument("--channels", type=int, default=None, help="channels of stdin PCM (default 1) or the device")
     parser.add_argument("--fast", action="store_true", help="read a file as fast as it can be tagged")
-    parser.add_argument("--hop", type=float, default=DEFAULT_HOP_S, metavar="SECONDS",
-                        help=f"time between windows (default {DEFAULT_HOP_S})")
+    options.add_hop(parser, default=DEFAULT_HOP_S)
     parser.add_argument("--smoothing", type=float, default=SmoothingConfig.time_constant_s, metavar="SECONDS",
                         help="time constant of the score smoothing (default %(default)s; 0 shows each window as is)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop after this much audio")
-    parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
-    parser.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="execution provider; cuda fails clearly where it cannot load (default auto)")
+    options.add_model(parser)
     parser.add_argument("--ws", default=f"{DEFAULT_HOST}:{DEFAULT_PORT}", metavar="HOST:PORT",
                         help=f"websocket feed address (default {DEFAULT_HOST}:{DEFAULT_PORT}; loopback only)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -97,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 def _taste_factory():
     """The personal taste profile's live teacher, where the taste module provides one."""
     try:
-        from streamtag.taste import LiveTeacher
+        from streamtag.taste.teacher import LiveTeacher
     except ImportError:
         return None
 

@@ -7,44 +7,25 @@ import json
 import sys
 from pathlib import Path
 
-from streamtag.audio import iter_audio
+from streamtag.commands import options
+from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import AudioFileError
-from streamtag.tagger import Tagger, WindowScores, clip_summary
+from streamtag.tag_files import tag_file
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("tag", help="tag audio files (any common format and sample rate)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON line per file instead of a table")
-    p.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
-    p.add_argument("--hop", type=float, help="seconds between windows (default: the model's)")
-    p.add_argument("--provider", default="auto", choices=("auto", "cpu", "cuda"))
+    options.add_model(p)
+    options.add_hop(p)
     p.add_argument("--no-taste", action="store_true", help="show the crowd's taste; ignore a personal profile")
     p.set_defaults(run=run)
 
 
-def file_windows(tagger: Tagger, path: Path) -> tuple[list[WindowScores], int]:
-    """Every scored window of one file, and its length in samples; decoded block by block, so memory stays
-    bounded even for a 2-hour mix."""
-    tagger.reset()
-    windows = []
-    n_samples = 0
-    for block in iter_audio(path, sample_rate=tagger.info.sample_rate):
-        n_samples += block.size
-        windows += tagger.feed(block)
-    return windows + tagger.finish(), n_samples
-
-
-def tag_file(tagger: Tagger, path: Path) -> dict:
-    """Clip-level tags of one file: its window scores averaged."""
-    windows, n_samples = file_windows(tagger, path)
-    info = tagger.info
-    return {"file": str(path), "duration_s": round(n_samples / info.sample_rate, 3), **clip_summary(windows, info)}
-
-
 def run(args: argparse.Namespace) -> int:
-    from streamtag.taste import load_active_profile
+    from streamtag.taste.store import load_active_profile
 
     engine = Engine(args.model, provider=args.provider)
     hop_samples = engine.info.hop_samples_for(args.hop)

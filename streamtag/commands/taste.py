@@ -7,19 +7,16 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from streamtag.audio import AUDIO_SUFFIXES, audio_files_in
+from streamtag.commands import options
+from streamtag.core.messages import DISLIKE, LIKE
 from streamtag.errors import AudioFileError, ProfileError
-from streamtag.taste import (
-    DISLIKE,
-    KIND_FILE,
-    LIKE,
-    ModelIdentity,
-    Profile,
+from streamtag.tag_files import embed_file
+from streamtag.taste.fit import KIND_FILE, make_label
+from streamtag.taste.profile import ModelIdentity, Profile
+from streamtag.taste.store import (
     default_profile_path,
     load_profile,
-    make_label,
     profile_lock,
     read_profile,
     save_profile,
@@ -34,21 +31,17 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="taste_command", metavar="ACTION")
     parser.set_defaults(run=lambda _args: parser.print_help() or 2)
 
-    def model_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
-        sub.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
-
     learn = commands.add_parser("learn", help="label files or folders as liked or disliked")
     learn.add_argument("--like", nargs="+", type=Path, default=[], metavar="PATH", help="files or folders you like")
     learn.add_argument(
         "--dislike", nargs="+", type=Path, default=[], metavar="PATH", help="files or folders you dislike"
     )
-    model_options(learn)
+    options.add_model(learn)
     learn.set_defaults(run=run_learn)
 
     show = commands.add_parser("show", help="labels, counts and a cross-validated AUC")
     show.add_argument("--json", action="store_true", help="machine-readable output")
-    model_options(show)
+    options.add_model(show)
     show.set_defaults(run=run_show)
 
     forget = commands.add_parser("forget", help="remove the labels of files (or of a live time)")
@@ -67,7 +60,7 @@ def register(subparsers) -> None:
     imp.set_defaults(run=run_import)
 
     rebuild = commands.add_parser("rebuild", help="re-embed the labelled files with the current model")
-    model_options(rebuild)
+    options.add_model(rebuild)
     rebuild.set_defaults(run=run_rebuild)
 
 
@@ -101,18 +94,6 @@ def expand_audio_paths(paths: list[Path]) -> list[Path]:
         else:
             raise AudioFileError(f"{path}: no such file or folder")
     return [f.resolve() for f in files]
-
-
-def embed_file(engine, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Window embeddings (n, D) and crowd taste probabilities (n,) of one file, at the model's offline hop."""
-    from streamtag.commands.tag import file_windows
-    from streamtag.tagger import Tagger
-
-    windows, _ = file_windows(Tagger(engine), path)
-    return (
-        np.stack([w.embedding for w in windows]).astype(np.float32),
-        np.array([w.crowd_taste for w in windows], dtype=np.float32),
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -3,10 +3,8 @@
 Windows are batched through the engine (``batch_size`` at most per call), and a window's scores do not depend
 on the batch it ran in or on how the samples were chunked.
 
-Where the model has streaming parts and the hop is a whole number of spectrogram frames (no longer than the
-window), consecutive windows share their frames: each window's front end runs only on the frames it adds and
-the engine's frame ring assembles the window (docs/streaming-frontend.md). Otherwise every window is computed
-whole. Both give the same scores.
+The model is reached through ``scorer.Scorer``: each tagger asks it for a stream scorer, which may keep what
+the stream's windows share (the spectrogram frames, or the window in device memory) between calls.
 """
 
 from __future__ import annotations
@@ -16,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamtag.contract import ModelInfo
-from streamtag.engine import Engine
-from streamtag.windows import SlidingWindows, new_frame_audio
+from streamtag.core.scorer import ModelFacts, Scorer
+from streamtag.core.windows import SlidingWindows
 
 # Level reported for digital silence, in dBFS: the floor of 32-bit float audio is far lower, but nothing
 # below -120 dBFS is audible or meaningful to a meter.
@@ -53,37 +50,31 @@ class Tagger:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Scorer,
         *,
         hop_samples: int | None = None,
         batch_size: int = 8,  # measured: faster than 32 on CPU (activations stay in cache)
         taste_scorer: TasteScorer | None = None,
     ) -> None:
         self.engine = engine
-        self.info: ModelInfo = engine.info
+        self.info: ModelFacts = engine.info
         self.hop_samples = hop_samples or self.info.hop_samples
         self.batch_size = batch_size
         self.taste_scorer = taste_scorer
         self._windows = SlidingWindows(window_samples=self.info.window_samples, hop_samples=self.hop_samples)
-        streaming = self.info.streaming
-        shares_frames = streaming is not None and self.hop_samples % streaming.frame_samples == 0 and (
-            self.hop_samples // streaming.frame_samples <= streaming.frames_per_window)
-        self._frames = engine.frame_ring() if shares_frames else None
+        self._stream = engine.stream(hop_samples=self.hop_samples)
         self.reset()
 
     @property
     def shares_frames(self) -> bool:
         """Whether each window's front end runs only on the frames it adds (else on the whole window)."""
-        return self._frames is not None
+        return self._stream.shares_frames
 
     def reset(self) -> None:
-        """Start a new stream: no samples seen, and the engine's device ring (if any) forgets its window."""
+        """Start a new stream: no samples seen, and the stream scorer forgets what it kept."""
         self._windows.reset()
-        self._last_start: int | None = None
         self.nonfinite_samples = 0
-        self.engine.forget_stream()
-        if self._frames is not None:
-            self._frames.reset()
+        self._stream.reset()
 
     @property
     def samples_seen(self) -> int:
@@ -110,17 +101,7 @@ class Tagger:
         level_samples = min(self.hop_samples, self.info.window_samples)
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
-            if self._frames is not None:
-                scores = self._frames.advance([self._new_frame_audio(start, window) for start, window in batch])
-            elif len(batch) == 1:  # live: consecutive windows overlap, so only the newest samples are new
-                start, window = batch[0]
-                contiguous = self._last_start is not None and start - self._last_start == self.hop_samples
-                new_samples = self.hop_samples if contiguous else self.info.window_samples
-                scores = self.engine.run_next(window, new_samples=new_samples)
-            else:
-                scores = self.engine.run(np.stack([w for _, w in batch]))
-                self.engine.forget_stream()  # the device ring did not see these windows
-            self._last_start = batch[-1][0]
+            scores = self._stream.score(batch)
             shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
             for i, (start, window) in enumerate(batch):
                 results.append(
@@ -139,17 +120,7 @@ class Tagger:
         return results
 
 
-    def _new_frame_audio(self, start: int, window: np.ndarray) -> np.ndarray:
-        streaming = self.info.streaming
-        contiguous = self._last_start is not None and start - self._last_start == self.hop_samples
-        self._last_start = start
-        new_frames = self.hop_samples // streaming.frame_samples if contiguous else streaming.frames_per_window
-        return new_frame_audio(window, new_frames=new_frames, frame_samples=streaming.frame_samples,
-                               frame_span_samples=streaming.frame_span_samples,
-                               frames_per_window=streaming.frames_per_window)
-
-
-def clip_summary(windows: list[WindowScores], info: ModelInfo) -> dict:
+def clip_summary(windows: list[WindowScores], info: ModelFacts) -> dict:
     """Average the window scores of one clip: the clip-level tags that `tag` prints and `evaluate` scores."""
     if not windows:
         raise ValueError("a clip summary needs at least one window")

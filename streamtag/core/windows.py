@@ -20,7 +20,9 @@ class SlidingWindows:
     """Accepts chunks of any size and returns every window completed by each chunk.
 
     Keeps only the samples a future window can still need (at most ``window + hop`` between calls), so memory
-    stays bounded on endless streams.
+    stays bounded on endless streams. Chunks are only joined when a window is due, once per window: at a 0.5 s
+    hop and 20 ms blocks each sample is copied about window / hop = 6 times, not once per block. The windows are
+    read-only views of the joined samples (which nothing writes to again), not copies.
     """
 
     def __init__(self, *, window_samples: int, hop_samples: int) -> None:
@@ -32,6 +34,7 @@ class SlidingWindows:
 
     def reset(self) -> None:
         self._buffer = np.zeros(0, dtype=np.float32)
+        self._pending: list[np.ndarray] = []  # chunks since the last window, not yet joined to the buffer
         self._buffer_start = 0  # stream index of self._buffer[0]
         self._next_start = 0  # stream index where the next window starts
         self.samples_seen = 0
@@ -39,23 +42,34 @@ class SlidingWindows:
     def push(self, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Append ``samples`` (1-D float) and return ``(start_sample, window)`` for each window now complete."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self._buffer = np.concatenate([self._buffer, samples]) if self._buffer.size else samples.copy()
+        if samples.size:
+            self._pending.append(samples.copy())  # the caller may reuse its array
         self.samples_seen += samples.size
+        if self._next_start + self.window_samples > self.samples_seen:
+            return []
+        buffer = self._joined()
         windows = []
         while self._next_start + self.window_samples <= self.samples_seen:
             offset = self._next_start - self._buffer_start
-            windows.append((self._next_start, self._buffer[offset : offset + self.window_samples].copy()))
+            windows.append((self._next_start, buffer[offset : offset + self.window_samples]))
             self._next_start += self.hop_samples
-        drop = min(self._next_start - self._buffer_start, self._buffer.size)
-        if drop > 0:
-            self._buffer = self._buffer[drop:]
-            self._buffer_start += drop
+        drop = min(self._next_start - self._buffer_start, buffer.size)
+        self._buffer = buffer[drop:]
+        self._buffer_start += drop
         return windows
+
+    def _joined(self) -> np.ndarray:
+        """The buffer and the pending chunks as one read-only array (which becomes the buffer)."""
+        buffer = np.concatenate([self._buffer, *self._pending])
+        buffer.flags.writeable = False
+        self._pending = []
+        return buffer
 
     def pad_to_first_window(self) -> list[tuple[int, np.ndarray]]:
         """At the end of a stream that never filled a window, return one zero-padded window (else nothing)."""
         if self._next_start > 0 or self.samples_seen == 0:
             return []
+        self._buffer = self._joined()
         window = np.zeros(self.window_samples, dtype=np.float32)
         window[: self._buffer.size] = self._buffer
         self._next_start = self.hop_samples

@@ -18,6 +18,7 @@
   const view = {
     labels: [],
     colors: new Map(),
+    labelColors: {}, // hello.label_colors
     genreRows: new Map(), // label -> {row, bar, value}
     moodRows: new Map(), // name -> {bar, value}
     moodNames: [],
@@ -47,7 +48,7 @@
   }
 
   function colorOf(label) {
-    if (!view.colors.has(label)) view.colors.set(label, st.colorFor(label, view.colors.size));
+    if (!view.colors.has(label)) view.colors.set(label, st.colorFor(label, view.labelColors));
     return view.colors.get(label);
   }
 
@@ -58,7 +59,7 @@
     if (same) return;
     view.labels = labels.slice();
     view.colors.clear();
-    labels.forEach((label, i) => view.colors.set(label, st.colorFor(label, i)));
+    labels.forEach((label) => view.colors.set(label, st.colorFor(label, view.labelColors)));
     const container = $("genres");
     container.replaceChildren();
     container.classList.toggle("few", labels.length <= FEW_GENRES);
@@ -155,6 +156,8 @@
   function onHello(msg) {
     // A (re)connection is a new stream whose time starts again: "for N s" counts from its first top.
     view.top = undefined;
+    view.labelColors = msg.label_colors && typeof msg.label_colors === "object" ? msg.label_colors : {};
+    view.labels = []; // rebuilt below with these colours
     if (Array.isArray(msg.labels)) buildGenres(msg.labels.map(String));
     if (Array.isArray(msg.mood_names)) buildMoods(msg.mood_names.map(String));
     const model = msg.model || {};

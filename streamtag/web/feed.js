@@ -22,36 +22,15 @@
   const RECONNECT_JITTER = 0.2; // each wait is scaled by a random factor in [1 - j, 1 + j]
   const STALE_AFTER_MS = 5000;
   const FEED_PATH = "/";
-  const SCHEMA_VERSION = 2; // streamtag/feed.py SCHEMA_VERSION; newer feeds only add fields, so they still render
+  const SCHEMA_VERSION = 2; // streamtag/core/messages.py SCHEMA_VERSION; newer feeds only add fields, so they still render
 
-  // Stable colours for common genre labels (GTZAN's, FMA's), so a genre keeps its colour across pages and
-  // model versions; other labels take the fallback palette by their position in the model's label list.
-  const GENRE_COLORS = {
-    blues: "#4e8ff7",
-    classical: "#c9a7ff",
-    country: "#e8a23a",
-    disco: "#ff5fb0",
-    electronic: "#36d6e7",
-    experimental: "#b6e36b",
-    folk: "#d9a066",
-    hiphop: "#ffd23f",
-    "hip-hop": "#ffd23f",
-    instrumental: "#8bd3ff",
-    international: "#f78fb3",
-    jazz: "#3fc7c2",
-    metal: "#b0bccb",
-    pop: "#ff7a59",
-    reggae: "#5ed36b",
-    rock: "#ef4b4b",
-  };
-  const FALLBACK_COLORS = [
-    "#4e8ff7", "#ef4b4b", "#5ed36b", "#ffd23f", "#c9a7ff", "#3fc7c2", "#ff7a59", "#ff5fb0", "#9aa4b2",
-    "#e8a23a", "#8bd3ff", "#b6e36b",
-  ];
+  // A genre's colour comes from the feed: hello.label_colors (streamtag/core/colours.py), so the terminal, the
+  // pages and other apps agree. A label the hello does not colour (an older feed) is neutral grey.
+  const NEUTRAL_COLOR = "#9aa4b2";
 
-  function colorFor(label, index) {
-    if (Object.prototype.hasOwnProperty.call(GENRE_COLORS, label)) return GENRE_COLORS[label];
-    return FALLBACK_COLORS[Math.abs(index) % FALLBACK_COLORS.length];
+  function colorFor(label, colors) {
+    if (colors && Object.prototype.hasOwnProperty.call(colors, label)) return colors[label];
+    return NEUTRAL_COLOR;
   }
 
   /** A colour for a taste probability, from cool (dislike) to warm (like). */

@@ -6,7 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(window.location.search);
   const ALIGN = { left: "flex-start", center: "center", right: "flex-end" };
-  const labelIndex = new Map();
+  let labelColors = {}; // hello.label_colors
   const STATE_TEXT = {
     connecting: "connecting", waiting: "waiting", live: "live", silent: "silent", disconnected: "offline",
   };
@@ -17,14 +17,11 @@
   if (align) document.body.style.setProperty("--align", align);
 
   function colorOf(label) {
-    if (!labelIndex.has(label)) labelIndex.set(label, labelIndex.size);
-    return st.colorFor(label, labelIndex.get(label));
+    return st.colorFor(label, labelColors);
   }
 
   function onHello(msg) {
-    if (!Array.isArray(msg.labels)) return;
-    labelIndex.clear();
-    msg.labels.forEach((label, i) => labelIndex.set(String(label), i));
+    labelColors = msg.label_colors && typeof msg.label_colors === "object" ? msg.label_colors : {};
   }
 
   function onScores(msg) {

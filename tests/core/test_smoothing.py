@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from streamtag.smoothing import Smoother, SmoothingConfig, TopChange
+from streamtag.core.smoothing import Smoother, SmoothingConfig, TopChange
 
 LOUD_DBFS = -20.0
 QUIET_DBFS = -70.0

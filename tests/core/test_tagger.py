@@ -1,4 +1,5 @@
-"""The streaming core: the same audio in 256-, 1024- and 4096-sample chunks gives the same scores."""
+"""The streaming core: the same audio in 256-, 1024- and 4096-sample chunks, or chunks longer than a window,
+gives the same scores; checked with a fake scorer worked out by hand and with the real model."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import pytest
 
 from streamtag.audio import load_audio
+from streamtag.core.scorer import Scores
+from streamtag.core.tagger import Tagger, clip_summary, level_dbfs
 from streamtag.engine import Engine
-from streamtag.tagger import Tagger, clip_summary, level_dbfs
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +29,57 @@ def run_chunked(tagger, audio, chunk):
     return out + tagger.finish()
 
 
+class FakeScorer:
+    """A scorer of 30-sample windows at 100 Hz whose scores are the window's own numbers: genre from its mean,
+    taste its first sample, mood its last, embedding its first two. It records the batch sizes it was given."""
+
+    info = type("Info", (), dict(labels=("low", "high"), mood_names=("last",), tag_names=(), sample_rate=100,
+                                  window_samples=30, hop_samples=10))()
+    shares_frames = False
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def stream(self, *, hop_samples: int) -> FakeScorer:
+        return self
+
+    def reset(self) -> None:
+        self.batches.clear()
+
+    def score(self, windows: list[tuple[int, np.ndarray]]) -> Scores:
+        self.batches.append(len(windows))
+        x = np.stack([window for _, window in windows])
+        high = x.mean(axis=1)
+        return Scores(genre=np.stack([1 - high, high], axis=1), taste=x[:, 0], moods=x[:, -1:], embedding=x[:, :2],
+                      tags=np.zeros((len(x), 0), np.float32))
+
+
+# chunk -> the batches the scorer sees (batch_size 2): a chunk completes the windows that end inside it, e.g.
+# chunks of 30 end at 30 (window 0), 60 (windows 1-3: a batch of 2, then 1) and 75 (window 4)
+BATCHES = {1: [1] * 5, 7: [1] * 5, 30: [1, 2, 1, 1], 45: [2, 2, 1], 1000: [2, 2, 1]}
+
+
+@pytest.mark.parametrize("chunk", sorted(BATCHES))
+def test_windows_and_scores_by_hand_with_a_fake_scorer(chunk):
+    """75 samples 0.00, 0.01, ..., 0.74: windows start at 0, 10, ..., 40 (1 + (75 - 30) // 10 = 5); window k's
+    mean is (10 k + 14.5) / 100, its first sample k / 10, its last (10 k + 29) / 100."""
+    scorer = FakeScorer()
+    tagger = Tagger(scorer, hop_samples=10, batch_size=2)
+    audio = (np.arange(75) / 100).astype(np.float32)
+    windows = run_chunked(tagger, audio, chunk)
+    assert [(w.start_sample, w.end_sample) for w in windows] == [(10 * k, 10 * k + 30) for k in range(5)]
+    for k, w in enumerate(windows):
+        assert w.genre[1] == pytest.approx((10 * k + 14.5) / 100) and w.taste == pytest.approx(k / 10)
+        assert w.moods[0] == pytest.approx((10 * k + 29) / 100) and w.tags.shape == (0,)
+    assert scorer.batches == BATCHES[chunk]
+    assert clip_summary(windows, scorer.info)["genre"]["high"] == pytest.approx(np.mean([0.145 + 0.1 * k for k in range(5)]), abs=1e-4)
+
+
 def test_chunk_size_does_not_change_scores(engine, music):
-    hop = 11025  # the live default, 0.5 s
-    results = {chunk: run_chunked(Tagger(engine, hop_samples=hop, batch_size=4), music, chunk) for chunk in (256, 1024, 4096)}
+    """Small chunks score one window at a time; chunks longer than a window score several in one batch."""
+    hop = 11025  # 0.5 s: not whole frames, so every window is computed whole
+    chunks = (256, 1024, 4096, 100_000)
+    results = {chunk: run_chunked(Tagger(engine, hop_samples=hop, batch_size=4), music, chunk) for chunk in chunks}
     expected_windows = 1 + (music.size - 66150) // hop
     reference = results[4096]
     assert len(reference) == expected_windows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamtag.windows import SlidingWindows, new_frame_audio, window_starts
+from streamtag.core.windows import SlidingWindows, new_frame_audio, window_starts
 
 
 def test_window_starts_by_hand():

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from streamtag.display import LineDisplay, LiveStats, TuiDisplay, format_line
 from streamtag.contract import ModelInfo
-from streamtag.feed import hello_message, scores_message
-from streamtag.live import HopProcessor
-from streamtag.smoothing import SmoothingConfig
-from streamtag.tagger import WindowScores
+from streamtag.core.hops import HopProcessor
+from streamtag.core.messages import hello_message, scores_message
+from streamtag.core.smoothing import SmoothingConfig
+from streamtag.core.stats import CaptureStats, PipelineStats
+from streamtag.core.tagger import WindowScores
+from streamtag.display import LineDisplay, TuiDisplay, format_line
 
 LABELS = ("classical", "electronic", "pop", "rock")
 MOODS = ("calmness", "power", "tension")
@@ -74,7 +75,7 @@ def test_json_lines_are_the_feed_messages():
     out = io.StringIO()
     display = LineDisplay(as_json=True, stream=out)
     display.start(hello())
-    display.show(scores(3.0), LiveStats())
+    display.show(scores(3.0), PipelineStats())
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [m["type"] for m in lines] == ["hello", "scores"]
     assert lines[1] == scores(3.0)
@@ -86,7 +87,8 @@ def test_tui_renders_bars_level_latency_and_timeline():
     display = TuiDisplay(on_quit=lambda: quit_called.append(1),
                          on_label=lambda v: labels_called.append(v) or f"{v}d it")
     display._hello = hello()
-    stats = LiveStats(feed_url="ws://127.0.0.1:8765", feed_clients=2, audio_dropped_s=0.25, overflows=3)
+    stats = PipelineStats(capture=CaptureStats(dropped_frames=11025, in_rate=44100, input_overflows=3),  # 0.25 s
+                          feed_url="ws://127.0.0.1:8765", feed_clients=lambda: 2)
     stats.latencies_ms.extend(float(ms) for ms in range(1, 101))  # 1..100 ms: p50 is 50, p99 is 99
     for t in np.arange(3.0, 30.0, 0.5):
         display.show(scores(float(t), top=3 if t < 20 else 0), stats)
@@ -113,18 +115,18 @@ def test_tui_renders_bars_level_latency_and_timeline():
 def test_tui_shows_the_top_five_tags_only_for_a_model_with_tags():
     display = TuiDisplay(on_quit=lambda: None)
     display._hello = hello(tag_names=TAGS)
-    display.show(scores(5.0, tags=TAG_PROBABILITIES), LiveStats())
+    display.show(scores(5.0, tags=TAG_PROBABILITIES), PipelineStats())
     tags_line = next(line for line in render_text(display).splitlines() if " tags " in line)
     assert tags_line.split("tags", 1)[1].strip(" │") == (
         "Hip-Hop 0.62 · indie 0.41 · rock 0.30 · female vocalists 0.20 · pop 0.10"
     )
     assert "jazz" not in tags_line
-    display.show(scores(5.5, silent=True, level=-90.0, tags=TAG_PROBABILITIES), LiveStats())
+    display.show(scores(5.5, silent=True, level=-90.0, tags=TAG_PROBABILITIES), PipelineStats())
     assert "Hip-Hop" not in render_text(display)
 
     without_tags = TuiDisplay(on_quit=lambda: None)
     without_tags._hello = hello()
-    without_tags.show(scores(5.0), LiveStats())
+    without_tags.show(scores(5.0), PipelineStats())
     text = render_text(without_tags)
     assert "moods" in text and " tags " not in text
 
@@ -132,7 +134,7 @@ def test_tui_shows_the_top_five_tags_only_for_a_model_with_tags():
 def test_tui_shows_silence():
     display = TuiDisplay(on_quit=lambda: None)
     display._hello = hello()
-    display.show(scores(5.0, silent=True, level=-90.0), LiveStats())
+    display.show(scores(5.0, silent=True, level=-90.0), PipelineStats())
     text = render_text(display)
     assert "(silent)" in text and "rock" not in text
 
@@ -179,7 +181,7 @@ def test_keys_are_offered_only_where_they_can_be_read():
     """With --source - stdin is the audio: the keys q/g/b were advertised although nothing read them."""
     display = TuiDisplay(on_quit=lambda: None)
     display._hello = hello()
-    display.show(scores(3.0), LiveStats())
+    display.show(scores(3.0), PipelineStats())
     assert "Ctrl-C quits; like and dislike from the dashboard" in render_text(display)
     assert "g like" not in render_text(display)
 
@@ -188,3 +190,10 @@ def test_keys_are_offered_only_where_they_can_be_read():
 
     display._keys = Reading()
     assert "q quit   g like   b dislike" in render_text(display)
+
+
+def test_tui_colours_each_genre_as_the_hello_and_the_pages_do():
+    display = TuiDisplay(on_quit=lambda: None, on_label=lambda v: v)
+    display._hello = hello()
+    assert display._colour("rock") == hello()["label_colors"]["rock"] == "#ef4b4b"
+    assert display._colour("unknown") == display._colour(None) == "grey50"

@@ -19,18 +19,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from streamtag.core.messages import SCHEMA_VERSION, TOP_TAGS, event_message, hello_message, scores_message, top_tags
 from streamtag.errors import FeedError, StreamtagError
-from streamtag.feed import (
-    SCHEMA_VERSION,
-    TOP_TAGS,
-    Feed,
-    FeedConfig,
-    event_message,
-    hello_message,
-    parse_address,
-    scores_message,
-    top_tags,
-)
+from streamtag.feed import Feed, FeedConfig, parse_address
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "docs" / "feed.schema.json"

@@ -23,9 +23,8 @@ import pytest
 import soundfile
 
 from streamtag.audio import load_audio
+from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
-from streamtag.errors import DeviceError
-from streamtag.tagger import Tagger
 
 from .conftest import LiveProcess, read_feed, run_cli
 from .test_feed import SCHEMA_PATH, stalled_client
@@ -298,7 +297,7 @@ def test_labels_over_the_feed_reach_the_taste_hook(live_env, data_dir, model_pat
     """In-process: a file at real-time pace, a client sends like/dislike, the hook answers, hello follows it."""
     from streamtag.feed import FeedConfig
     from streamtag.live import LiveConfig, run_live
-    from streamtag.sources import SourceSpec
+    from streamtag.sources.choice import SourceSpec
 
     class FakeTaste:
         def __init__(self):
@@ -368,22 +367,6 @@ def test_devices_lists_inputs_and_marks_the_loopback_sources(pulse_server, live_
     assert monitors[pulse_server.sink]["name"] == pulse_server.monitor
     rc, out, _ = run_cli(["devices"], env=env)
     assert rc == 0 and f"{pulse_server.sink}  (records {pulse_server.monitor})" in out
-
-
-def test_loopback_device_is_found_by_sink_name_index_or_monitor_name(pulse_server, monkeypatch):
-    """`live --source loopback --device X` with each way a user may name the sink, read from the real server."""
-    from streamtag import sources
-
-    for key in ("PULSE_SERVER", "XDG_RUNTIME_DIR", "HOME", "PULSE_CLIENTCONFIG"):
-        if key in pulse_server.env:
-            monkeypatch.setenv(key, pulse_server.env[key])
-    index = next(line.split("\t")[0] for line in pulse_server.pactl("list", "short", "sinks").splitlines()
-                 if line.split("\t")[1] == pulse_server.sink)
-    for device in (pulse_server.sink, index, pulse_server.monitor):
-        assert sources.resolve_monitor(device) == pulse_server.monitor, device
-    assert pulse_server.monitor not in sources.list_pulse_sources()  # monitors are not microphones
-    with pytest.raises(DeviceError, match="no sink named 'nope'"):
-        sources.resolve_monitor("nope")
 
 
 @pytest.mark.slow

@@ -54,7 +54,7 @@ def genre_files(data_dir: Path) -> dict[str, dict[str, list[Path]]]:
 @pytest.fixture(scope="session")
 def embedded(engine: Engine, genre_files) -> dict[Path, tuple[np.ndarray, np.ndarray]]:
     """Window embeddings and crowd probabilities of every file in genre_files, computed once."""
-    from streamtag.commands.taste import embed_file
+    from streamtag.tag_files import embed_file
 
     files = [p for part in genre_files.values() for paths in part.values() for p in paths]
     return {p.resolve(): embed_file(engine, p) for p in files}

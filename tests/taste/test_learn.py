@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 
 from streamtag.errors import ProfileError
-from streamtag.taste import (
-    PROFILE_FILENAME,
-    ModelIdentity,
-    load_active_profile,
-    load_profile,
-    make_label,
-    read_profile,
-    save_profile,
-)
+from streamtag.taste.fit import make_label
+from streamtag.taste.profile import ModelIdentity
+from streamtag.taste.store import PROFILE_FILENAME, load_active_profile, load_profile, read_profile, save_profile
 
 
 def test_learn_a_folder_through_the_real_engine(cli, taste_home, engine, data_dir, tmp_path):
@@ -72,7 +66,7 @@ def test_rebuild_re_embeds_files_for_the_current_model(cli, taste_home, engine, 
         make_label("dislike", kind="live", source="2026-11-26T12:00:00+00:00",
                    embeddings=rng.standard_normal((4, old.embedding_dim)), crowd_probs=np.full(4, 0.5)),
     ]
-    from streamtag.taste import Profile
+    from streamtag.taste.profile import Profile
 
     save_profile(Profile(old, labels))
     with pytest.raises(ProfileError, match="taste rebuild"):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from streamtag.audio import load_audio
+from streamtag.core.tagger import Tagger
 from streamtag.errors import ProfileError
-from streamtag.taste import LIVE_LABEL_S, PROFILE_FILENAME, LiveTeacher, load_active_profile, read_profile
-from streamtag.tagger import Tagger
+from streamtag.taste.store import PROFILE_FILENAME, load_active_profile, read_profile
+from streamtag.taste.teacher import LIVE_LABEL_S, LiveTeacher
 
 REPO = Path(__file__).resolve().parents[2]
 HOP_S = 0.5
@@ -62,7 +63,8 @@ def test_a_live_label_changes_the_next_window(taste_home, engine, track):
 
 def test_live_label_merges_with_labels_written_meanwhile(taste_home, engine, track, genre_files, embedded):
     """`taste learn` in another terminal while live runs: the live label is added to the file's labels."""
-    from streamtag.taste import make_label, save_profile
+    from streamtag.taste.fit import make_label
+    from streamtag.taste.store import save_profile
 
     tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
     teacher = LiveTeacher.open(engine.info, tagger=tagger)
@@ -125,7 +127,8 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read().decode() if proc.poll() is not None else "no feed")
+                    message = proc.stderr.read().decode() if proc.poll() is not None else "no feed"
+                    raise AssertionError(message) from None
                 time.sleep(0.1)
         with ws:
             hello = json.loads(ws.recv(timeout=10))

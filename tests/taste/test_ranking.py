@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamtag.taste import load_active_profile
+from streamtag.taste.store import load_active_profile
 
 
 def test_profile_from_liked_and_disliked_files_ranks_new_files(cli, taste_home, engine, genre_files,

@@ -13,6 +13,7 @@ published by a feed server in the test's own process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -20,7 +21,6 @@ import re
 import signal
 import socket
 import subprocess
-import asyncio
 import sys
 import threading
 import time
@@ -35,7 +35,8 @@ import soundfile as sf
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from streamtag.feed import TOP_TAGS, Feed, FeedConfig, hello_message, scores_message
+from streamtag.core.messages import TOP_TAGS, hello_message, scores_message
+from streamtag.feed import Feed, FeedConfig
 
 pytestmark = pytest.mark.slow
 
@@ -366,7 +367,7 @@ def test_dashboard_and_overlay_follow_the_feed(
         dashboard = driver.current_window_handle
         set_viewport(driver, DASHBOARD_VIEWPORT)
         driver.get(base + "/")
-        assert recorder.hello is not None
+        assert recorder.hello["type"] == "hello" and recorder.hello["labels"]
         page = assert_dashboard_matches_feed(driver, recorder, live)
         assert page["timelineCapacity"] == round(DASHBOARD_HISTORY_S / recorder.hello["hop_s"])
         time.sleep(2)  # a few more hops on the timeline, for the screenshot

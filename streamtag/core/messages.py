@@ -1,0 +1,140 @@
+"""The feed's messages: the one place they are made. The formats are documented in ``docs/feed.md`` and
+``docs/feed.schema.json``.
+
+Every message is strict JSON: the builders leave out or clamp numbers that are not finite (a NaN from the model,
+an infinite level from a sample of Inf).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from streamtag.core.colours import label_colours
+from streamtag.core.tagger import SILENCE_FLOOR_DBFS
+
+# The one source of the feed's schema version; docs/feed.schema.json, docs/feed.md and web/feed.js repeat it and
+# tests/live/test_feed.py checks that they agree. 2: hello's tag_names and scores' tags.
+SCHEMA_VERSION = 2
+LIKE = "like"
+DISLIKE = "dislike"
+LABEL_VALUES = (LIKE, DISLIKE)  # what a label message, a key in the display and a taste profile may say
+_FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
+TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
+# The highest level a scores message reports: docs/feed.schema.json's maximum. Float audio can go past full scale
+# (0 dBFS) a little; a level above this (or an infinite one, from a sample of Inf) says only "far too loud".
+LEVEL_CEILING_DBFS = 10.0
+
+
+def _r(x: float) -> float:
+    return round(float(x), _FLOAT_DIGITS)
+
+
+def _known(pairs: Any) -> list[tuple[str, float]]:
+    """The (name, probability) pairs whose probability is a number: NaN or Inf means the model gave nothing usable
+    for that name, and JSON has no way to say it other than leaving the name out."""
+    return [(name, float(p)) for name, p in pairs if math.isfinite(p)]
+
+
+def _level(level_dbfs: float) -> float:
+    """The level as the schema allows it: NaN (no measurable level) and -inf read as the silence floor, anything
+    above ``LEVEL_CEILING_DBFS`` (+inf included) as the ceiling."""
+    if math.isnan(level_dbfs):
+        return SILENCE_FLOOR_DBFS
+    return round(min(max(float(level_dbfs), SILENCE_FLOOR_DBFS), LEVEL_CEILING_DBFS), 1)
+
+
+def top_tags(tag_names: list[str] | tuple[str, ...], tags: Any, *, k: int = TOP_TAGS) -> list[dict[str, Any]]:
+    """The ``k`` most probable tags, most probable first, as ``[{"name", "p"}]``; ``[]`` when ``tags`` is None.
+
+    Ranked on the unrounded values; equal ones keep the model's order of tag names (a stable sort). Tags whose
+    probability is not finite are left out (a NaN would also make the order undefined).
+    """
+    if tags is None:
+        return []
+    pairs = sorted(_known(zip(tag_names, tags, strict=True)), key=lambda pair: -pair[1])
+    return [{"name": name, "p": _r(p)} for name, p in pairs[:k]]
+
+
+def hello_message(
+    *,
+    model_name: str,
+    model_version: str,
+    labels: list[str] | tuple[str, ...],
+    mood_names: list[str] | tuple[str, ...],
+    tag_names: list[str] | tuple[str, ...],
+    sample_rate: int,
+    window_s: float,
+    hop_s: float,
+    provider: str,
+    taste_source: str,
+    source: str,
+) -> dict[str, Any]:
+    return {
+        "type": "hello",
+        "schema_version": SCHEMA_VERSION,
+        "model": {"name": model_name, "version": model_version},
+        "labels": list(labels),
+        "label_colors": label_colours(labels),
+        "mood_names": list(mood_names),
+        "tag_names": list(tag_names),
+        "sample_rate": int(sample_rate),
+        "window_s": _r(window_s),
+        "hop_s": _r(hop_s),
+        "provider": provider,
+        "taste_source": taste_source,
+        "source": source,
+    }
+
+
+def scores_message(
+    *,
+    seq: int,
+    t: float,
+    window_start_s: float,
+    window_end_s: float,
+    labels: list[str] | tuple[str, ...],
+    mood_names: list[str] | tuple[str, ...],
+    tag_names: list[str] | tuple[str, ...],
+    genre: Any,
+    top: int | None,
+    taste: float | None,
+    moods: Any,
+    tags: Any,
+    level_dbfs: float,
+    silent: bool,
+    latency_ms: float,
+    audio_dropped_s: float = 0.0,
+) -> dict[str, Any]:
+    """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
+
+    ``tags`` holds every tag's probability (none for a model without tags); the message carries the ``TOP_TAGS``
+    most probable. Probabilities that are not finite are left out of ``genre``, ``moods`` and ``tags``, and make
+    ``taste`` null; ``level_dbfs`` is clamped to the silence floor and ``LEVEL_CEILING_DBFS``.
+    """
+    return {
+        "type": "scores",
+        "seq": seq,
+        "t": _r(t),
+        "window": {"start": _r(window_start_s), "end": _r(window_end_s)},
+        "genre": {} if genre is None else {label: _r(p) for label, p in _known(zip(labels, genre, strict=True))},
+        "top": None if top is None else labels[top],
+        "taste": None if taste is None or not math.isfinite(taste) else _r(taste),
+        "moods": {} if moods is None else {name: _r(s) for name, s in _known(zip(mood_names, moods, strict=True))},
+        "tags": top_tags(tag_names, tags),
+        "level_dbfs": _level(level_dbfs),
+        "silent": bool(silent),
+        "latency_ms": round(float(latency_ms), 2),
+        "audio_dropped_s": _r(audio_dropped_s),
+        "dropped": 0,  # replaced per client when sent
+    }
+
+
+def event_message(*, seq: int, t: float, previous: str | None, current: str | None) -> dict[str, Any]:
+    return {"type": "event", "seq": seq, "t": _r(t), "kind": "top_changed", "previous": previous, "current": current}
+
+
+def ack_message(*, value: str | None, ok: bool, text: str) -> dict[str, Any]:
+    msg: dict[str, Any] = {"type": "ack", "ok": ok, "value": value}
+    msg["message" if ok else "error"] = text
+    return msg

@@ -1,0 +1,233 @@
+"""The taste profile: labels plus the model fitted to them, and the JSON document that holds them.
+
+The document holds the format version, the model it was made for (name, version, embedding_dim), the fit
+settings and every label with its source and its embeddings (float16, base64) and crowd logits, so it can be
+refitted without audio and rebuilt (re-embedded) when the model changes. Where it is written, and how, is
+store.py's business.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from streamtag.errors import ProfileError
+from streamtag.taste.fit import (
+    KIND_FILE,
+    KIND_LIVE,
+    LABEL_VALUES,
+    FitConfig,
+    Label,
+    TasteModel,
+    cross_validated_auc,
+    fit_model,
+    now_iso,
+)
+
+log = logging.getLogger(__name__)
+
+PROFILE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The model a profile's embeddings came from: another one means another embedding space."""
+
+    name: str
+    version: str
+    embedding_dim: int
+
+    @classmethod
+    def from_info(cls, info) -> ModelIdentity:
+        """From an ``contract.ModelInfo`` (or anything with name, version and embedding_dim)."""
+        return cls(name=str(info.name), version=str(info.version), embedding_dim=int(info.embedding_dim))
+
+    def describe(self) -> str:
+        return f"{self.name} {self.version} (embedding_dim {self.embedding_dim})"
+
+
+class Profile:
+    """Labels plus the model fitted to them, for one embedding model.
+
+    ``scorer`` is the callable the Tagger takes as ``taste_scorer`` (embeddings (B, D) -> probabilities (B,));
+    it reads the current fit at every call, so ``add``/``forget`` followed by ``refit`` (which they do
+    themselves) change the very next window's score. The fit is swapped in as one immutable object, so a
+    scorer running on another thread sees either the old fit or the new one, never a mix.
+    """
+
+    def __init__(
+        self, identity: ModelIdentity, labels: Iterable[Label] = (), *, config: FitConfig | None = None,
+        created: str | None = None,
+    ) -> None:
+        self.identity = identity
+        self.config = config or FitConfig()
+        self.created = created or now_iso()
+        self._labels: list[Label] = []
+        self._model: TasteModel | None = None
+        self._fit_ms = 0.0
+        for label in labels:
+            self._check(label)
+            self._labels.append(label)
+        self.refit()
+
+    # -- labels -------------------------------------------------------------------------------------------
+    @property
+    def labels(self) -> tuple[Label, ...]:
+        return tuple(self._labels)
+
+    @property
+    def n_likes(self) -> int:
+        return sum(lab.liked for lab in self._labels)
+
+    @property
+    def n_dislikes(self) -> int:
+        return len(self._labels) - self.n_likes
+
+    @property
+    def active(self) -> bool:
+        """Whether the profile has any label, so that its score means something."""
+        return self._model is not None
+
+    @property
+    def fit_ms(self) -> float:
+        """Wall time of the last fit, in milliseconds."""
+        return self._fit_ms
+
+    def _check(self, label: Label) -> None:
+        if label.embeddings.ndim != 2 or label.embeddings.shape[1] != self.identity.embedding_dim:
+            raise ProfileError(
+                f"{label.source}: embeddings of shape {label.embeddings.shape}, but the profile's model has "
+                f"embedding_dim {self.identity.embedding_dim}"
+            )
+
+    def add(self, label: Label, *, refit: bool = True) -> None:
+        """Add a label; a file labelled again replaces its earlier label (the latest verdict counts)."""
+        self._check(label)
+        if label.kind == KIND_FILE:
+            self._labels = [lab for lab in self._labels if not (lab.kind == KIND_FILE and lab.source == label.source)]
+        self._labels.append(label)
+        if refit:
+            self.refit()
+
+    def forget(self, source: str) -> int:
+        """Remove the labels of a file source (an absolute path) or a live time; returns how many went."""
+        before = len(self._labels)
+        self._labels = [lab for lab in self._labels if lab.source != source]
+        removed = before - len(self._labels)
+        if removed:
+            self.refit()
+        return removed
+
+    def replace_labels(self, labels: Iterable[Label]) -> None:
+        self._labels = []
+        for label in labels:
+            self._check(label)
+            self._labels.append(label)
+        self.refit()
+
+    # -- fit and score --------------------------------------------------------------------------------------
+    def refit(self) -> None:
+        if not self._labels:
+            self._model = None
+            return
+        start = time.perf_counter()
+        model = fit_model(self._labels, self.config)
+        self._fit_ms = (time.perf_counter() - start) * 1000.0
+        self._model = model
+        log.debug("taste profile refitted on %d labels in %.1f ms", len(self._labels), self._fit_ms)
+
+    def score(self, embeddings: np.ndarray) -> np.ndarray:
+        """Probabilities (B,) that the user likes each window, from embeddings (B, D)."""
+        model = self._model
+        embeddings = np.asarray(embeddings)
+        if model is None:
+            raise ProfileError("the taste profile has no labels yet: teach it with 'streamtag taste learn'")
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.identity.embedding_dim:
+            raise ProfileError(
+                f"embeddings of shape {embeddings.shape} do not fit this profile's model "
+                f"{self.identity.describe()}: run 'streamtag taste rebuild'"
+            )
+        return model.probs(embeddings)
+
+    @property
+    def scorer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The Tagger's ``taste_scorer``: a bound method that always uses the current fit."""
+        return self.score
+
+    def cross_validated_auc(self) -> float | None:
+        return cross_validated_auc(self._labels, self.config)
+
+    def describe(self) -> str:
+        """Whose taste is shown, for the display and the feed's hello message."""
+        n = len(self._labels)
+        return f"personal ({n} label{'' if n == 1 else 's'}: {self.n_likes} liked, {self.n_dislikes} disliked)"
+
+    # -- serialisation ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": PROFILE_FORMAT,
+            "kind": "streamtag-taste-profile",
+            "model": {
+                "name": self.identity.name,
+                "version": self.identity.version,
+                "embedding_dim": self.identity.embedding_dim,
+            },
+            "created": self.created,
+            "updated": now_iso(),
+            "fit": self.config.to_dict(),
+            "labels": [
+                {
+                    "value": lab.value,
+                    "kind": lab.kind,
+                    "source": lab.source,
+                    "added": lab.added,
+                    "n_windows": lab.n_windows,
+                    "embeddings_f16": _encode(lab.embeddings.astype("<f2")),
+                    "crowd_logits_f32": _encode(lab.crowd_logits.astype("<f4")),
+                }
+                for lab in self._labels
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Profile:
+        """Parse a profile document; raises ValueError/KeyError/TypeError on a malformed one."""
+        if not isinstance(data, dict) or data.get("kind") != "streamtag-taste-profile":
+            raise ValueError("not a streamtag taste profile")
+        model = data["model"]
+        identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]))
+        fit = data.get("fit", {})
+        config = replace(FitConfig(), **{k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()})
+        labels = []
+        for item in data["labels"]:
+            n = int(item["n_windows"])
+            emb = _decode(item["embeddings_f16"], "<f2").astype(np.float32).reshape(n, identity.embedding_dim)
+            crowd = _decode(item["crowd_logits_f32"], "<f4").astype(np.float32).reshape(n)
+            if item["value"] not in LABEL_VALUES or item["kind"] not in (KIND_FILE, KIND_LIVE):
+                raise ValueError(f"bad label value/kind {item['value']!r}/{item['kind']!r}")
+            if not (np.isfinite(emb).all() and np.isfinite(crowd).all()):
+                raise ValueError(f"non-finite numbers in label {item['source']!r}")
+            labels.append(Label(item["value"], item["kind"], str(item["source"]), str(item["added"]), emb, crowd))
+        return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
+
+
+def _fit_value(key: str, value):
+    if value is None:
+        if key != "l2_agreement":
+            raise ValueError(f"fit setting {key!r} is null")
+        return None
+    kind = {"crowd_prior": bool, "max_iter": int}.get(key, float)
+    return kind(value)
+
+
+def _encode(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _decode(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=dtype)

@@ -1,0 +1,215 @@
+"""The profile file: where it lives, reading and writing it, and the lock between processes.
+
+One JSON file (``taste-profile.json`` in ``platformdirs.user_data_dir("streamtag")``, or in ``$STREAMTAG_HOME``;
+profile.py says what it holds). Writes are atomic: a temporary file in the same folder, fsync, ``os.replace``,
+fsync of the folder. A profile that cannot be parsed is renamed ``*.corrupt-<timestamp>`` and reported; one
+made for another model is reported with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from streamtag.errors import ProfileError
+from streamtag.taste.profile import PROFILE_FORMAT, ModelIdentity, Profile
+
+log = logging.getLogger(__name__)
+
+PROFILE_FILENAME = "taste-profile.json"
+HOME_ENV = "STREAMTAG_HOME"
+# Test hook: seconds to sleep after the temporary file is written and synced, before it replaces the profile,
+# so a test can kill the writer at the worst moment.
+WRITE_PAUSE_ENV = "STREAMTAG_PROFILE_WRITE_PAUSE_S"
+
+
+def profile_home() -> Path:
+    """``$STREAMTAG_HOME`` if set, else the platform's user data folder for streamtag."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("streamtag"))
+
+
+def default_profile_path() -> Path:
+    return profile_home() / PROFILE_FILENAME
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename ``path`` to ``<path>.<reason>-<timestamp>`` and return the new path."""
+    target = path.with_name(f"{path.name}.{reason}-{_stamp()}")
+    os.replace(path, target)
+    _fsync_dir(path.parent)
+    return target
+
+
+def read_profile(path: Path, *, set_aside_corrupt: bool = True) -> Profile:
+    """Read a profile file without checking which model it was made for (rebuild and import need that).
+
+    A file that cannot be parsed is set aside as ``*.corrupt-<timestamp>`` (unless ``set_aside_corrupt`` is
+    False: a file being imported is the user's own) and ProfileError says where it went; a file from a newer
+    streamtag is left alone and ProfileError says to upgrade.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the taste profile ({exc})") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if isinstance(fmt, int) and fmt > PROFILE_FORMAT:
+            raise ProfileError(
+                f"{path}: taste profile format {fmt} was written by a newer streamtag (this one reads format "
+                f"{PROFILE_FORMAT}); upgrade streamtag, or run 'streamtag taste reset' to start over"
+            )
+        if fmt != PROFILE_FORMAT:
+            raise ValueError(f"unknown format {fmt!r}")
+        return Profile.from_dict(data)
+    except ProfileError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        if not set_aside_corrupt:
+            raise ProfileError(f"{path}: not a valid taste profile ({type(exc).__name__}: {exc})") from exc
+        aside = set_aside(path, "corrupt")
+        raise ProfileError(
+            f"{path}: the taste profile is corrupt ({type(exc).__name__}: {exc}); it was kept aside as {aside}. "
+            "Teach a new one with 'streamtag taste learn', or restore a copy with 'streamtag taste import'"
+        ) from exc
+
+
+def check_compatible(profile: Profile, identity: ModelIdentity, path: Path) -> None:
+    if profile.identity != identity:
+        raise ProfileError(
+            f"{path}: the taste profile was made for model {profile.identity.describe()}, but the model in use is "
+            f"{identity.describe()}; run 'streamtag taste rebuild' to re-embed its labelled files with this model "
+            "(live labels cannot be re-embedded and are dropped), or 'streamtag taste reset' to start over"
+        )
+
+
+def load_profile(identity: ModelIdentity, path: Path | None = None, *, create: bool = False) -> Profile:
+    """The profile at ``path`` (default: the user's), checked against ``identity``.
+
+    Missing: a new empty profile when ``create``, else ProfileError. Corrupt: set aside, ProfileError.
+    Made for another model: ProfileError naming ``streamtag taste rebuild``; the file is left as it is.
+    """
+    path = path or default_profile_path()
+    try:
+        profile = read_profile(path)
+    except FileNotFoundError:
+        if create:
+            return Profile(identity)
+        raise ProfileError(f"no taste profile at {path}: teach one with 'streamtag taste learn --like ...'") from None
+    check_compatible(profile, identity, path)
+    return profile
+
+
+def load_active_profile(info, path: Path | None = None) -> Profile | None:
+    """For ``tag`` and ``live``: the user's profile for this model if it exists and has labels, else None.
+
+    ``info`` is the engine's ModelInfo. A corrupt or mismatched profile raises ProfileError (a StreamtagError)
+    with the fix in its message: the caller should let it reach the user rather than fall back silently.
+    """
+    path = path or default_profile_path()
+    if not path.exists():
+        return None
+    profile = load_profile(ModelIdentity.from_info(info), path)
+    return profile if profile.active else None
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return  # Windows cannot open a directory for fsync; os.replace is atomic there all the same
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_profile(profile: Profile, path: Path | None = None) -> Path:
+    """Write the profile atomically: temp file in the same folder, fsync, os.replace, fsync the folder.
+
+    A crash at any point leaves either the old file or the new one, never a torn one; a temp file left by a
+    crash is ignored by readers and removed by the next successful write.
+    """
+    path = path or default_profile_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(profile.to_dict(), separators=(",", ":")).encode("utf-8")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        pause_s = float(os.environ.get(WRITE_PAUSE_ENV) or 0.0)
+        if pause_s > 0:
+            log.warning("pausing %.1f s before replacing %s (%s is set)", pause_s, path, WRITE_PAUSE_ENV)
+            time.sleep(pause_s)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _remove_stale_temps(path)
+    return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files that writers killed mid-write left behind (older than a minute, so not in flight)."""
+    cutoff = time.time() - 60.0
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+
+
+@contextlib.contextmanager
+def profile_lock(path: Path | None = None, *, wait_s: float | None = None) -> Iterator[None]:
+    """Serialise read-modify-write of the profile between processes (``taste learn`` while ``live`` runs).
+
+    ``wait_s``: give up after this long with a ProfileError ("busy") instead of waiting however long the
+    other writer takes; live labelling runs on the event loop and must not stall the audio.
+    """
+    path = path or default_profile_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; the last writer wins
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a+b") as handle:
+        if wait_s is None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ProfileError(
+                            "the taste profile is busy (another streamtag is writing it); try again in a moment"
+                        ) from None
+                    time.sleep(0.01)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,119 @@
+"""Live teaching: a key press or a feed message labels the last seconds of live audio, saved at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from streamtag.core.messages import DISLIKE, LABEL_VALUES, LIKE
+from streamtag.errors import ProfileError
+from streamtag.taste.fit import KIND_LIVE, make_label, now_iso
+from streamtag.taste.profile import ModelIdentity, Profile
+from streamtag.taste.store import default_profile_path, load_profile, profile_lock, save_profile
+
+LIVE_LABEL_S = 8.0  # a live label covers the audio of the last seconds
+LIVE_LOCK_WAIT_S = 0.25  # at most half a hop of stalled audio when another process holds the profile
+
+
+class LiveTeacher:
+    """Labels the last seconds of live audio from a key press or a feed message, and persists at once.
+
+    ``observe(windows)`` is given every batch of WindowScores the Tagger produces (it keeps the last
+    ``label_s`` seconds); ``on_label("like" | "dislike")`` turns those windows into a label, refits the profile
+    (in place, so the Tagger's scorer sees it on its next batch), writes it atomically and returns a line for
+    the user. When a Tagger is attached, its ``taste_scorer`` is switched from the crowd's (None) to the
+    profile's as soon as the profile has a label.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        path: Path | None = None,
+        sample_rate: int,
+        label_s: float = LIVE_LABEL_S,
+        tagger=None,
+    ) -> None:
+        self.profile = profile
+        self.path = path or default_profile_path()
+        self.sample_rate = int(sample_rate)
+        self.label_s = float(label_s)
+        self._recent: deque = deque()
+        self._lock = threading.Lock()
+        self._tagger = tagger
+        self._seen_on_disk = self.path.exists()
+        self._attach()
+
+    @classmethod
+    def open(cls, info, *, path: Path | None = None, tagger=None, label_s: float = LIVE_LABEL_S) -> LiveTeacher:
+        """The teacher for the user's profile for model ``info`` (a new empty one if none exists yet)."""
+        path = path or default_profile_path()
+        profile = load_profile(ModelIdentity.from_info(info), path, create=True)
+        return cls(profile, path=path, sample_rate=info.sample_rate, label_s=label_s, tagger=tagger)
+
+    @property
+    def scorer(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The Tagger's taste_scorer: the profile's once it has labels, else None (the crowd's taste)."""
+        return self.profile.scorer if self.profile.active else None
+
+    def describe(self) -> str:
+        return self.profile.describe() if self.profile.active else "crowd"
+
+    def _attach(self) -> None:
+        if self._tagger is not None:
+            self._tagger.taste_scorer = self.scorer
+
+    def observe(self, windows: Iterable) -> None:
+        """Remember the windows (WindowScores) that lie within the last ``label_s`` seconds of the stream.
+
+        A label then covers exactly the audio heard in those seconds (at least the newest window, when
+        ``label_s`` is shorter than one window).
+        """
+        with self._lock:
+            for window in windows:
+                self._recent.append(window)
+            if self._recent:
+                horizon = self._recent[-1].end_sample - int(round(self.label_s * self.sample_rate))
+                while len(self._recent) > 1 and self._recent[0].start_sample < horizon:
+                    self._recent.popleft()
+
+    def on_label(self, value: str) -> str:
+        """Label the recent audio ``value`` ("like" or "dislike"), refit, persist; returns a confirmation."""
+        if value not in LABEL_VALUES:
+            raise ProfileError(f"unknown label {value!r}: use {LIKE!r} or {DISLIKE!r}")
+        with self._lock:
+            recent = list(self._recent)
+        if not recent:
+            raise ProfileError("nothing heard yet to label: wait until the first window has been scored")
+        label = make_label(
+            value,
+            kind=KIND_LIVE,
+            source=now_iso(),
+            embeddings=np.stack([w.embedding for w in recent]),
+            crowd_probs=np.array([w.crowd_taste for w in recent], dtype=np.float32),
+        )
+        with profile_lock(self.path, wait_s=LIVE_LOCK_WAIT_S):
+            # Another process may have changed the file since we read it ('taste learn', 'forget', 'reset'):
+            # start from what is on disk. A file that has gone since we last saw it was reset: start empty.
+            if self.path.exists():
+                labels = list(load_profile(self.profile.identity, self.path).labels)
+            else:
+                labels = [] if self._seen_on_disk else list(self.profile.labels)
+            labels.append(label)
+            start = time.perf_counter()
+            self.profile.replace_labels(labels)
+            save_profile(self.profile, self.path)
+            self._seen_on_disk = True
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+        self._attach()
+        seconds = (recent[-1].end_sample - recent[0].start_sample) / self.sample_rate
+        verb = "Liked" if value == LIKE else "Disliked"
+        return (
+            f"{verb} the last {seconds:.0f} s ({len(recent)} windows); taste is now "
+            f"{self.profile.describe()}, saved in {elapsed_ms:.0f} ms"
+        )
