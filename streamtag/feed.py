@@ -16,7 +16,7 @@ Plain HTTP on the same host and port (websockets' ``process_request`` hook): ``/
 ``/overlay`` the overlay, ``/static/<name>`` the other files of ``streamtag/web`` with a whitelisted name and
 extension; everything else is 404. ``HEAD`` gets the headers ``GET`` would, without the body; other methods 405.
 Requests from foreign web pages (``Origin``) or foreign names (``Host``, DNS rebinding) are refused with 403,
-and a request that repeats ``Host``, ``Origin`` or ``Upgrade`` with 400.
+and a request that repeats ``Host``, ``Origin`` or ``Upgrade`` with 400 (``streamtag.origin``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import asyncio
 import collections
 import email.utils
 import errno
-import ipaddress
 import json
 import logging
 import re
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 
 from streamtag.core.messages import LABEL_VALUES, ack_message
 from streamtag.errors import FeedError, StreamtagError
+from streamtag.origin import OwnNames, is_loopback_address
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ PAGES = {"/": "dashboard.html", "/overlay": "overlay.html"}
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 
 OnLabel = Callable[[str], "str | None"]
+Hellos = Callable[[], list[dict[str, Any]]]  # what a client of a channel gets first, on connect
+Route = Callable[[], tuple[str, bytes]]  # a dynamic HTTP page: (content type, body)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,8 +130,9 @@ class TokenBucket:
 class _Client:
     """One connection's bounded outbox and label allowance. ``put`` never waits; a full outbox drops its oldest."""
 
-    def __init__(self, ws: Any, *, capacity: int, labels: TokenBucket) -> None:
+    def __init__(self, ws: Any, *, capacity: int, labels: TokenBucket, channel: str = "/") -> None:
         self.ws = ws
+        self.channel = channel
         self.capacity = capacity
         self.outbox: collections.deque[dict[str, Any]] = collections.deque()
         self.ready = asyncio.Event()
@@ -147,15 +150,27 @@ class _Client:
 class Feed:
     """The websocket server. ``await start()``, then ``publish()`` each message; ``await close()`` at the end."""
 
-    def __init__(self, config: FeedConfig | None = None, *, hello: dict[str, Any], on_label: OnLabel | None = None):
+    def __init__(
+        self, config: FeedConfig | None = None, *, hello: dict[str, Any] | None, on_label: OnLabel | None = None,
+        pages: dict[str, str] | None = None, routes: dict[str, Route] | None = None,
+    ):
+        """``hello``: the first message of the feed at ``/`` (None: no feed there, only ``add_channel``'s);
+        ``pages``: URL path -> file of streamtag/web (default: the dashboard at ``/``, the overlay at ``/overlay``);
+        ``routes``: URL path -> a function that makes that page when asked (JSON indexes, metrics)."""
         self.config = config or FeedConfig()
         self.hello = hello
         self.on_label = on_label
+        self._pages = PAGES if pages is None else pages
+        self._routes = routes or {}
+        self._channels: dict[str, Hellos] = {} if hello is None else {"/": lambda: [self.hello]}
         self._clients: set[_Client] = set()
         self._server: Any = None
         self._web_dir = self.config.web_dir or Path(str(resources.files("streamtag.web")))
-        names = {"localhost", self.config.host, *self.config.allowed_hosts}
-        self._own_names = frozenset(name.lower() for name in names if name not in _ALL_INTERFACES)
+        self._own = OwnNames(bound_host=self.config.host, allowed=self.config.allowed_hosts)
+
+    def add_channel(self, path: str, hellos: Hellos) -> None:
+        """A websocket feed at ``path`` (e.g. ``/streams/radio-1``) whose clients get ``hellos()`` first."""
+        self._channels[path] = hellos
 
     @property
     def port(self) -> int:
@@ -175,7 +190,7 @@ class Feed:
         from websockets.asyncio.server import serve
 
         cfg = self.config
-        if cfg.host.lower() != "localhost" and not _is_loopback_address(cfg.host):
+        if cfg.host.lower() != "localhost" and not is_loopback_address(cfg.host):
             log.warning("the feed on %s:%s is reachable from other machines: anyone who reaches it can read the tags "
                         "and send labels to your taste profile", cfg.host or "*", cfg.port)
         try:
@@ -215,10 +230,11 @@ class Feed:
         while loop.time() < deadline and any(client.outbox for client in self._clients):
             await asyncio.sleep(0.02)
 
-    def publish(self, message: dict[str, Any]) -> None:
-        """Queue a message for every client; returns at once whatever the clients do."""
+    def publish(self, message: dict[str, Any], *, channel: str = "/") -> None:
+        """Queue a message for every client of ``channel``; returns at once whatever the clients do."""
         for client in self._clients:
-            client.put(message)
+            if client.channel == channel:
+                client.put(message)
 
     # -- connections -------------------------------------------------------------------------------------------
 
@@ -228,8 +244,10 @@ class Feed:
         cfg = self.config
         loop = asyncio.get_running_loop()
         labels = TokenBucket(burst=cfg.label_burst, interval_s=cfg.label_interval_s, now_s=loop.time())
-        client = _Client(ws, capacity=cfg.queue_messages, labels=labels)
-        client.put(self.hello)
+        channel = urlsplit(ws.request.path).path
+        client = _Client(ws, capacity=cfg.queue_messages, labels=labels, channel=channel)
+        for hello in self._channels[channel]():
+            client.put(hello)
         self._clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         try:
@@ -277,8 +295,8 @@ class Feed:
         value = request.get("value")
         if value not in LABEL_VALUES:
             return ack_message(value=None, ok=False, text=f"label value must be one of {', '.join(LABEL_VALUES)}")
-        if self.on_label is None:
-            return ack_message(value=value, ok=False, text="this streamtag live does not take labels (no taste profile)")
+        if self.on_label is None or client.channel != "/":
+            return ack_message(value=value, ok=False, text="this feed does not take labels (no taste profile)")
         if not client.labels.take(now_s):
             cfg = self.config
             return ack_message(value=value, ok=False, text=(
@@ -301,7 +319,7 @@ class Feed:
         return response
 
     def _respond(self, connection: Any, request: Any) -> Any:
-        refusal = self._refuse(request.headers)
+        refusal = self._own.refusal(request.headers)
         if refusal:
             return connection.respond(*refusal)
         if request.method not in _METHODS:
@@ -309,12 +327,17 @@ class Feed:
             response.headers["Allow"] = ", ".join(_METHODS)
             return response
         # HEAD cannot be upgraded (websockets would answer 405, with a body): it gets the headers of the page
+        path = urlsplit(request.path).path
         if request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket":
+            if path not in self._channels:
+                return connection.respond(404, f"no feed at {path}\n")
             if len(self._clients) >= self.config.max_clients:
                 return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
             return None  # go on with the websocket handshake
-        path = urlsplit(request.path).path
-        name = PAGES.get(path)
+        if path in self._routes:
+            content_type, body = self._routes[path]()
+            return _response(connection, body, content_type)
+        name = self._pages.get(path)
         if name is None and path.startswith("/static/"):
             name = path[len("/static/") :]
         if name is None or not _STATIC_NAME.match(name) or Path(name).suffix not in CONTENT_TYPES:
@@ -324,64 +347,23 @@ class Feed:
             return connection.respond(404, "not found\n")
         return _file_response(connection, file)
 
-    def _refuse(self, headers: Any) -> tuple[int, str] | None:
-        """Why a request must be refused, as (HTTP status, text), else None.
-
-        Any page the user visits can open ``ws://127.0.0.1:8765``; the browser then sends that page's
-        ``Origin``, and a DNS-rebinding page sends its own name as ``Host``. Both must name this machine (or the
-        address the feed was explicitly bound to, or a name in ``allowed_hosts``), compared whole: a prefix test
-        would let ``127.0.0.1.evil.example`` through. ``Origin: null`` (a sandboxed frame, a file:// page) is a
-        browser page too, and names nothing. Programs other than browsers send no ``Origin``.
-        """
-        for name in _SINGLE_HEADERS:
-            if len(headers.get_all(name)) > 1:
-                return 400, f"more than one {name} header\n"
-        host_header = headers.get("Host")
-        origin = headers.get("Origin")
-        try:
-            host = None if host_header is None else urlsplit("//" + host_header).hostname
-            origin_host = None if origin is None else urlsplit(origin).hostname
-        except ValueError:  # what urlsplit says of an unclosed IPv6 bracket, e.g. "Host: [zz"
-            return 400, "the Host or Origin header is not an address\n"
-        all_interfaces = self.config.host in _ALL_INTERFACES  # the user chose to be reachable by any name
-        if host_header is not None and not all_interfaces and not self._is_own_host(host):
-            return 403, f"host {host!r} is not this feed's\n"
-        if origin is not None:
-            same_origin = origin_host is not None and origin_host == host  # our own pages, by whatever name
-            if not (same_origin or self._is_own_host(origin_host)):
-                return 403, f"pages from {origin} may not use this feed\n"
-        return None
-
-    def _is_own_host(self, host: str | None) -> bool:
-        """Whether ``host`` (a hostname as urlsplit gives it: lower case, no brackets) names this feed."""
-        return host is not None and (host in self._own_names or _is_loopback_address(host))
-
-
-def _is_loopback_address(name: str) -> bool:
-    """A literal loopback address (127.0.0.0/8, ::1); a name such as ``127.0.0.1.evil.example`` is not one."""
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-_ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})
 _METHODS = ("GET", "HEAD")
-# Headers read as one value: two of them are ambiguous (which one would a proxy, or the browser, have meant?).
-_SINGLE_HEADERS = ("Host", "Origin", "Upgrade")
 
 
 def _file_response(connection: Any, file: Path) -> Any:
+    return _response(connection, file.read_bytes(), CONTENT_TYPES[file.suffix])
+
+
+def _response(connection: Any, body: bytes, content_type: str) -> Any:
     from websockets.datastructures import Headers
     from websockets.http11 import Response
 
-    body = file.read_bytes()
     headers = Headers(
         [
             ("Date", email.utils.formatdate(usegmt=True)),
             ("Connection", "close"),
             ("Content-Length", str(len(body))),
-            ("Content-Type", CONTENT_TYPES[file.suffix]),
+            ("Content-Type", content_type),
             ("Cache-Control", "no-cache"),
             ("X-Content-Type-Options", "nosniff"),
         ]

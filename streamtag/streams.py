@@ -10,6 +10,10 @@ One engine serves any number of streams; each stream's state lives here, not in 
 
 Both take windows of one stream in stream order, and a window that does not follow the one before by exactly
 one hop (the first, or after a gap) is taken whole, so their scores equal a whole-window run's.
+
+``score_together`` scores the windows of many streams in one model run (the multi-stream server's batches):
+each stream turns its windows into model inputs (raw windows, or log-mel windows from its frame ring), the
+inputs of streams that share a model are stacked, run once, and split back.
 """
 
 from __future__ import annotations
@@ -85,6 +89,21 @@ class WindowStream:
             return self._engine.run(np.stack([window for _, window in windows]))
         return self._ring.score(windows[0][1], follows=follows[0])
 
+    @property
+    def batch_key(self) -> object:
+        return self._engine
+
+    def inputs(self, windows: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        """The model inputs of ``windows`` for a batch shared with other streams: the windows themselves."""
+        for start, _ in windows:
+            self._contiguity.follows(start)
+        if self._ring is not None:
+            self._ring.primed = False
+        return np.stack([window for _, window in windows])
+
+    def run_batch(self, inputs: np.ndarray) -> Scores:
+        return self._engine.run(inputs)
+
 
 class _DeviceWindowRing:
     """The current window, kept in device memory in one of two buffers that take turns.
@@ -134,6 +153,7 @@ class FrameStream:
         self._framing = dict(frame_samples=streaming.frame_samples, frame_span_samples=streaming.frame_span_samples,
                              frames_per_window=streaming.frames_per_window)
         self._contiguity = _Contiguity(hop_samples)
+        self._parts, self._scores_of = parts, scores_of
         self.ring = (DeviceFrameRing if device_ring else HostFrameRing)(parts, scores_of)
 
     def reset(self) -> None:
@@ -141,11 +161,28 @@ class FrameStream:
         self.ring.reset()
 
     def score(self, windows: list[tuple[int, np.ndarray]]) -> Scores:
+        return self.ring.advance(self._pieces(windows))
+
+    def _pieces(self, windows: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
         pieces = []
         for start, window in windows:
             new_frames = self._hop_frames if self._contiguity.follows(start) else self._framing["frames_per_window"]
             pieces.append(new_frame_audio(window, new_frames=new_frames, **self._framing))
-        return self.ring.advance(pieces)
+        return pieces
+
+    @property
+    def batch_key(self) -> object:
+        return self._parts
+
+    def inputs(self, windows: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        """The model inputs of ``windows`` for a batch shared with other streams: their log-mel windows."""
+        if not isinstance(self.ring, HostFrameRing):
+            raise ValueError("a stream whose frames stay in device memory is scored on its own; "
+                             "open the engine with device_ring=False to batch streams together")
+        return self.ring.logmels(self._pieces(windows))
+
+    def run_batch(self, inputs: np.ndarray) -> Scores:
+        return self._scores_of(self._parts.run(inputs))
 
 
 class HostFrameRing:
@@ -165,6 +202,10 @@ class HostFrameRing:
         self._window: np.ndarray | None = None
 
     def advance(self, new_audio: list[np.ndarray]) -> Scores:
+        return self._scores_of(self._parts.run(self.logmels(new_audio)))
+
+    def logmels(self, new_audio: list[np.ndarray]) -> np.ndarray:
+        """The log-mel windows (k, frames, mels) that these pieces complete, in order; the ring moves on."""
         windows = []
         for frames in self._parts.logmel(new_audio):
             if len(frames) >= self._frames_per_window or self._window is None:
@@ -172,7 +213,7 @@ class HostFrameRing:
             else:
                 self._window = np.concatenate([self._window[len(frames) :], frames])
             windows.append(self._window)
-        return self._scores_of(self._parts.run(np.stack(windows)))
+        return np.stack(windows)
 
 
 class DeviceFrameRing:
@@ -217,3 +258,25 @@ class DeviceFrameRing:
             parts.network.run_with_iobinding(network)
             outputs.append(network.copy_outputs_to_cpu())
         return self._scores_of([np.concatenate(column) for column in zip(*outputs, strict=True)])
+
+
+Job = tuple["FrameStream | WindowStream", list[tuple[int, np.ndarray]]]
+
+
+def score_together(jobs: list[Job]) -> list[Scores]:
+    """Each job's scores, from one model run per model: the windows of many streams, batched.
+
+    Each stream's windows must come in its stream order, as for ``score``; the jobs of one batch may come in
+    any order, and a stream may have several (they are taken in the order given)."""
+    inputs = [stream.inputs(windows) for stream, windows in jobs]
+    by_model: dict[int, list[int]] = {}
+    for i, (stream, _) in enumerate(jobs):
+        by_model.setdefault(id(stream.batch_key), []).append(i)
+    scores: list[Scores | None] = [None] * len(jobs)
+    for members in by_model.values():
+        batch = jobs[members[0]][0].run_batch(np.concatenate([inputs[i] for i in members]))
+        offset = 0
+        for i in members:
+            scores[i] = batch.rows(offset, offset + len(inputs[i]))
+            offset += len(inputs[i])
+    return scores

@@ -149,3 +149,26 @@ def test_malformed_or_later_streaming_metadata(model_path, tmp_path):
         Engine(model, provider="cpu")
     with pytest.raises(ModelError, match="no 'fft' front end"):
         Engine(model_path, provider="cpu", frontend="fft")
+
+
+def test_many_streams_scored_together_equal_each_scored_alone(model_path, recordings):
+    """The multi-stream server's batches: three streams' windows in one network run, as if each ran alone."""
+    from streamtag.streams import score_together
+
+    hop = 22 * FRAME
+    engine = Engine(model_path, provider="cpu", device_ring=False)
+    alone = [_scores(_feed(Tagger(engine, hop_samples=hop, batch_size=1), audio, 1024)) for audio in recordings]
+    taggers = [Tagger(engine, hop_samples=hop, batch_size=1) for _ in recordings]
+    together: list[list] = [[] for _ in recordings]
+    for offset in range(0, max(a.size for a in recordings), 1024):
+        jobs = [(i, tagger.due(audio[offset : offset + 1024])) for i, (tagger, audio) in enumerate(zip(taggers, recordings, strict=True))]
+        jobs = [(i, windows) for i, windows in jobs if windows]
+        if not jobs:
+            continue
+        scores = score_together([(taggers[i].stream, windows) for i, windows in jobs])
+        for (i, windows), batch in zip(jobs, scores, strict=True):
+            together[i] += taggers[i].assemble(windows, batch)
+    for i, expected in enumerate(alone):
+        got = _scores(together[i])
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() < 1e-5

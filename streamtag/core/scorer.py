@@ -24,6 +24,11 @@ class Scores:
     embedding: np.ndarray
     tags: np.ndarray
 
+    def rows(self, start: int, stop: int) -> Scores:
+        """Rows ``start:stop`` of every output: one stream's share of a batch of many."""
+        return Scores(genre=self.genre[start:stop], taste=self.taste[start:stop], moods=self.moods[start:stop],
+                      embedding=self.embedding[start:stop], tags=self.tags[start:stop])
+
 
 class ModelFacts(Protocol):
     """The model's own description (``streamtag.contract.ModelInfo`` has these and more)."""

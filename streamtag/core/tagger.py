@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamtag.core.scorer import ModelFacts, Scorer
+from streamtag.core.scorer import ModelFacts, Scorer, Scores
 from streamtag.core.windows import SlidingWindows
 
 # Level reported for digital silence, in dBFS: the floor of 32-bit float audio is far lower, but nothing
@@ -85,39 +85,56 @@ class Tagger:
 
         NaN and infinite samples are not sound (a corrupt or hostile file, a broken pipe writer): they are read
         as silence and counted in ``nonfinite_samples``, so no score, level or message turns non-finite."""
+        return self._score(self.due(samples))
+
+    def finish(self) -> list[WindowScores]:
+        """End of stream: a stream shorter than one window is zero-padded into a single window."""
+        return self._score(self.due_at_end())
+
+    def due(self, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Push samples and return the windows they complete, unscored: for a caller that scores the windows
+        of many streams together (``streams.score_together``) and then calls ``assemble``."""
         samples = np.asarray(samples, dtype=np.float32)
         broken = ~np.isfinite(samples)
         if broken.any():
             self.nonfinite_samples += int(broken.sum())
             samples = np.where(broken, np.float32(0.0), samples)
-        return self._score(self._windows.push(samples))
+        return self._windows.push(samples)
 
-    def finish(self) -> list[WindowScores]:
-        """End of stream: a stream shorter than one window is zero-padded into a single window."""
-        return self._score(self._windows.pad_to_first_window())
+    def due_at_end(self) -> list[tuple[int, np.ndarray]]:
+        """``finish``'s window, unscored."""
+        return self._windows.pad_to_first_window()
+
+    @property
+    def stream(self):
+        """This stream's scorer (``Scorer.stream``), which keeps what its windows share."""
+        return self._stream
 
     def _score(self, windows: list[tuple[int, np.ndarray]]) -> list[WindowScores]:
         results: list[WindowScores] = []
-        level_samples = min(self.hop_samples, self.info.window_samples)
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
-            scores = self._stream.score(batch)
-            shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
-            for i, (start, window) in enumerate(batch):
-                results.append(
-                    WindowScores(
-                        start_sample=start,
-                        end_sample=start + self.info.window_samples,
-                        genre=scores.genre[i],
-                        taste=float(shown[i]),
-                        crowd_taste=float(scores.taste[i]),
-                        moods=scores.moods[i],
-                        embedding=scores.embedding[i],
-                        tags=scores.tags[i],
-                        level_dbfs=level_dbfs(window[-level_samples:]),
-                    )
-                )
+            results += self.assemble(batch, self._stream.score(batch))
         return results
+
+    def assemble(self, windows: list[tuple[int, np.ndarray]], scores: Scores) -> list[WindowScores]:
+        """The WindowScores of ``windows`` from their scores (one row each): taste, level, positions."""
+        level_samples = min(self.hop_samples, self.info.window_samples)
+        shown = scores.taste if self.taste_scorer is None else np.asarray(self.taste_scorer(scores.embedding))
+        return [
+            WindowScores(
+                start_sample=start,
+                end_sample=start + self.info.window_samples,
+                genre=scores.genre[i],
+                taste=float(shown[i]),
+                crowd_taste=float(scores.taste[i]),
+                moods=scores.moods[i],
+                embedding=scores.embedding[i],
+                tags=scores.tags[i],
+                level_dbfs=level_dbfs(window[-level_samples:]),
+            )
+            for i, (start, window) in enumerate(windows)
+        ]
 
 
 def clip_summary(windows: list[WindowScores], info: ModelFacts) -> dict:
