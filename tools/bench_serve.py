@@ -1,6 +1,6 @@
 """How many live streams one `streamtag serve` tags in real time on this machine.
 
-    python tools/bench_serve.py [--seconds 20] [--counts 8,16,32,64,96,128] [--hop 0.5] [--json]
+    python tools/bench_serve.py [--seconds 20] [--counts 8,16,32,64,96,128] [--hop 0.5] [--provider cpu] [--json]
 
 For each N, serves N streams for ``--seconds`` (real-time playback of the GTZAN clips in ../shared/data, looping,
 so every stream decodes and paces like a live one) and reports: hops delivered against the hops the wall clock
@@ -53,9 +53,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _serve(n: int, *, seconds: float, hop_s: float, batch: BatchPolicy, engine) -> dict:
+async def _serve(n: int, *, seconds: float, hop_s: float, batch: BatchPolicy, engine, provider: str) -> dict:
     streams = tuple(StreamConfig(id=f"s{i}", source=str(CLIPS[i % len(CLIPS)]), loop=True) for i in range(n))
-    config = ServeConfig(streams=streams, hop_s=hop_s, feed=FeedConfig(port=0), batch=batch, provider="cpu")
+    config = ServeConfig(streams=streams, hop_s=hop_s, feed=FeedConfig(port=0), batch=batch, provider=provider)
     rss_before = _rss_mb()
     server = _Recording(config, engine=engine)
     stop = asyncio.Event()
@@ -108,18 +108,20 @@ def main() -> int:
     parser.add_argument("--hop", type=float, default=0.5)
     parser.add_argument("--max-batch", type=int, default=BatchPolicy.max_windows)
     parser.add_argument("--max-wait-ms", type=float, default=BatchPolicy.max_wait_s * 1000)
+    parser.add_argument("--provider", default="cpu")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not CLIPS:
         raise SystemExit("bench_serve.py: no clips in ../shared/data/gtzan/samples")
     from streamtag.engine import Engine
 
-    engine = Engine(None, provider="cpu", device_ring=False)
-    single = _single_stream_windows_per_s(Engine(None, provider="cpu", threads=1), args.hop)
+    engine = Engine(None, provider=args.provider, device_ring=False)
+    single = _single_stream_windows_per_s(Engine(None, provider=args.provider, threads=1), args.hop)
     batch = BatchPolicy(max_windows=args.max_batch, max_wait_s=args.max_wait_ms / 1000)
     results = []
     for n in (int(c) for c in args.counts.split(",")):
-        result = asyncio.run(_serve(n, seconds=args.seconds, hop_s=args.hop, batch=batch, engine=engine))
+        result = asyncio.run(_serve(n, seconds=args.seconds, hop_s=args.hop, batch=batch, engine=engine,
+                                    provider=args.provider))
         results.append(result)
         if not args.json:
             print(f"{n:4d} streams: hops {result['hops_min']}/{result['hops_expected']} per stream, latency p50 "
