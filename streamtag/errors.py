@@ -5,11 +5,12 @@
     StreamtagError              anything streamtag reports to the user; the message says what to do
      +-- AudioFileError         a file that cannot be read or decoded
      +-- DeviceError            no audio server, no such device, a format the device refuses
+     |    +-- NetworkSourceError  a network stream that cannot be reached, is not audio, or stops
      +-- ModelError             a missing, corrupt or mismatched model, or an unavailable provider
      +-- FeedError              the websocket feed cannot start (busy port, bad address)
      +-- ProfileError           a taste profile that cannot be read, written or used with this model
 
-Errors from PortAudio, libsndfile and onnxruntime are turned into these at the boundary where they occur.
+Errors from PortAudio, libsndfile, FFmpeg (PyAV) and onnxruntime are turned into these at the boundary where they occur.
 """
 
 
@@ -23,6 +24,10 @@ class AudioFileError(StreamtagError):
 
 class DeviceError(StreamtagError):
     """An audio device or server is missing or refuses the requested format."""
+
+
+class NetworkSourceError(DeviceError):
+    """A network audio stream cannot be reached or read, is not audio, or has stopped (a live stream that ends)."""
 
 
 class ModelError(StreamtagError):

@@ -25,6 +25,7 @@ import asyncio
 import collections
 import email.utils
 import errno
+import http
 import json
 import logging
 import re
@@ -64,7 +65,7 @@ _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 
 OnLabel = Callable[[str], "str | None"]
 Hellos = Callable[[], list[dict[str, Any]]]  # what a client of a channel gets first, on connect
-Route = Callable[[], tuple[str, bytes]]  # a dynamic HTTP page: (content type, body)
+Route = Callable[[], tuple[int, str, bytes]]  # a dynamic HTTP page: (status, content type, body)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +168,10 @@ class Feed:
         self._server: Any = None
         self._web_dir = self.config.web_dir or Path(str(resources.files("streamtag.web")))
         self._own = OwnNames(bound_host=self.config.host, allowed=self.config.allowed_hosts)
+
+    def add_route(self, path: str, route: Route) -> None:
+        """A dynamic HTTP page at ``path``."""
+        self._routes[path] = route
 
     def add_channel(self, path: str, hellos: Hellos) -> None:
         """A websocket feed at ``path`` (e.g. ``/streams/radio-1``) whose clients get ``hellos()`` first."""
@@ -335,8 +340,8 @@ class Feed:
                 return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
             return None  # go on with the websocket handshake
         if path in self._routes:
-            content_type, body = self._routes[path]()
-            return _response(connection, body, content_type)
+            status, content_type, body = self._routes[path]()
+            return _response(connection, body, content_type, status=status)
         name = self._pages.get(path)
         if name is None and path.startswith("/static/"):
             name = path[len("/static/") :]
@@ -354,7 +359,7 @@ def _file_response(connection: Any, file: Path) -> Any:
     return _response(connection, file.read_bytes(), CONTENT_TYPES[file.suffix])
 
 
-def _response(connection: Any, body: bytes, content_type: str) -> Any:
+def _response(connection: Any, body: bytes, content_type: str, *, status: int = 200) -> Any:
     from websockets.datastructures import Headers
     from websockets.http11 import Response
 
@@ -368,4 +373,4 @@ def _response(connection: Any, body: bytes, content_type: str) -> Any:
             ("X-Content-Type-Options", "nosniff"),
         ]
     )
-    return Response(200, "OK", headers, body)
+    return Response(status, http.HTTPStatus(status).phrase, headers, body)

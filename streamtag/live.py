@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import signal
 import sys
@@ -36,6 +37,7 @@ from streamtag.display import Display, LineDisplay, TuiDisplay
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
 from streamtag.feed import Feed, FeedConfig
+from streamtag.prometheus_metrics import LiveMetrics
 from streamtag.sources.base import Source
 from streamtag.sources.choice import SourceSpec, open_source
 
@@ -87,6 +89,19 @@ def _quiet_onnxruntime() -> None:
     logging.getLogger("websockets").setLevel(logging.ERROR)  # each refused or dropped client is not a warning
 
 
+# Sources deliver a block every 10-50 ms; no audio for this long means the source is stuck or gone.
+AUDIO_STALE_S = 2.0
+
+
+def _health(stats: PipelineStats) -> tuple[int, str, bytes]:
+    """``/health``: 200 while audio flows, 503 when none has come for ``AUDIO_STALE_S``."""
+    age = None if stats.last_block_s is None else time.monotonic() - stats.last_block_s
+    flowing = age is not None and age < AUDIO_STALE_S
+    body = {"status": "ok" if flowing else "no audio", "audio_age_s": None if age is None else round(age, 2),
+            "hops": stats.hops, "audio_dropped_s": round(stats.audio_dropped_s, 3)}
+    return (200 if flowing else 503), "application/json", json.dumps(body).encode()
+
+
 def _frontend_words(tagger: Tagger) -> str:
     parts = tagger.engine.parts
     return f"{parts.frontend_kind} front end on new frames only" if tagger.shares_frames else "whole windows"
@@ -135,11 +150,14 @@ async def run_live(
     )
     on_label = _labeller(teacher, hello) if teacher is not None else None
     stats = PipelineStats(capture=source.stats)
+    metrics: LiveMetrics | None = None
     feed: Feed | None = None
     display: Display | None = None
     try:
         if config.feed is not None:
-            feed = Feed(config.feed, hello=hello, on_label=on_label)
+            feed = Feed(config.feed, hello=hello, on_label=on_label, routes={"/health": lambda: _health(stats)})
+            metrics = LiveMetrics(stats, feed=feed)
+            feed.add_route("/metrics", metrics.exposition)
             await feed.start()
             stats.feed_url, stats.feed_clients = feed.url, lambda: feed.client_count
             http = feed.url.replace("ws://", "http://", 1)
@@ -160,6 +178,9 @@ async def run_live(
                 # (a burst from the device) charges both to each, as both waited for them.
                 latency_ms = (time.perf_counter() - taken_s) * 1000.0
                 stats.latencies_ms.append(latency_ms)
+                stats.hops += 1
+                if metrics is not None:
+                    metrics.hop(latency_ms / 1000.0)
                 for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s):
                     if feed is not None:
                         feed.publish(message)
@@ -169,6 +190,7 @@ async def run_live(
             limit = None if config.duration_s is None else round(config.duration_s * info.sample_rate)
             async for block in source.blocks():
                 taken_s = time.perf_counter()
+                stats.last_block_s = time.monotonic()
                 if limit is not None:
                     block = block[: max(0, limit - tagger.samples_seen)]
                 handle(tagger.feed(block), taken_s)

@@ -38,7 +38,7 @@ from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
 from streamtag.feed import Feed, FeedConfig
-from streamtag.serve_metrics import ServeMetrics
+from streamtag.prometheus_metrics import ServeMetrics
 from streamtag.sources.choice import SourceSpec, open_source
 from streamtag.streams import score_together
 
@@ -156,18 +156,19 @@ class Server:
 
     # -- HTTP routes -------------------------------------------------------------------------------------------
 
-    def _index(self) -> tuple[str, bytes]:
+    def _index(self) -> tuple[int, str, bytes]:
         now = time.monotonic()
         info = self.engine.info
         body = {"model": {"name": info.name, "version": info.version}, "provider": self.engine.provider,
                 "streams": [s.index_entry(now) for s in self.streams.values()]}
-        return "application/json", json.dumps(body, allow_nan=False).encode()
+        return 200, "application/json", json.dumps(body, allow_nan=False).encode()
 
-    def _health(self) -> tuple[str, bytes]:
+    def _health(self) -> tuple[int, str, bytes]:
+        """200 while any stream is up (``degraded`` when some are down), 503 when none is."""
         up = sum(s.state == "up" for s in self.streams.values())
         status = "ok" if up == len(self.streams) else ("degraded" if up else "down")
         body = {"status": status, "streams_up": up, "streams": len(self.streams)}
-        return "application/json", json.dumps(body).encode()
+        return (200 if up else 503), "application/json", json.dumps(body).encode()
 
     # -- running -----------------------------------------------------------------------------------------------
 

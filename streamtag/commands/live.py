@@ -27,9 +27,9 @@ def register(subparsers) -> None:
             "`ffmpeg -i URL -f f32le -ac 1 -ar 22050 - | streamtag live --source - --rate 22050`."
         ),
     )
-    parser.add_argument("--source", default="auto", metavar="mic|loopback|demo|FILE|-",
+    parser.add_argument("--source", default="auto", metavar="mic|loopback|demo|FILE|URL|-",
                         help="what to tag (default: the microphone, or the bundled demo recordings where there is "
-                             "no audio input)")
+                             "no audio input); a URL (http(s)://, rtsp://, rtmp://, .m3u8) is a network stream")
     parser.add_argument("--device", default=None, metavar="NAME|INDEX",
                         help="input device (mic), or sink name/index (loopback); see `streamtag devices`")
     parser.add_argument("--rate", type=int, default=None,

@@ -37,6 +37,8 @@ class PipelineStats:
     latencies_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENCY_HISTORY))
     feed_url: str | None = None
     feed_clients: Callable[[], int] = lambda: 0
+    last_block_s: float | None = None  # when the source last delivered audio (the caller's monotonic clock)
+    hops: int = 0
 
     @property
     def audio_dropped_s(self) -> float:

@@ -9,5 +9,6 @@ rate, in order, from ``async for block in source.blocks()``. One concept per mod
 * ``loopback``: which input records what the machine plays, on Linux, Windows and macOS.
 * ``files``: ``FileSource`` (an audio file) and ``DemoSource`` (the bundled demo recordings, looping).
 * ``stdin``: ``StdinSource``, raw PCM from a pipe.
+* ``network``: ``NetworkSource``, an audio stream from a URL (Icecast, HLS, RTSP), decoded by PyAV on a thread.
 * ``choice``: ``SourceSpec`` and ``open_source``, the command line's choice of source.
 """

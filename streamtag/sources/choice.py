@@ -13,6 +13,7 @@ from streamtag.sources.base import Source
 from streamtag.sources.device import DeviceSource
 from streamtag.sources.files import DemoSource, FileSource
 from streamtag.sources.loopback import open_loopback
+from streamtag.sources.network import NetworkSource, is_stream_url
 from streamtag.sources.portaudio import load_sounddevice
 from streamtag.sources.pulse import pactl_short
 from streamtag.sources.stdin import StdinSource
@@ -24,16 +25,20 @@ log = logging.getLogger(__name__)
 class SourceSpec:
     """What ``--source``, ``--device``, ``--rate``, ``--format``, ``--channels`` and ``--fast`` asked for."""
 
-    source: str = "auto"  # "auto" (mic, else demo), "mic", "loopback", "demo", "-" (stdin) or a file path
+    source: str = "auto"  # "auto" (mic, else demo), "mic", "loopback", "demo", "-" (stdin), a stream URL or a file
     device: str | None = None
     rate: int | None = None
     fmt: str = "f32"
     channels: int | None = None
     fast: bool = False
+    loop: bool = False  # a file starts again at its end (serve's demos and tests)
 
 
 def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
     """Build the source ``spec`` names; device errors are DeviceError, file errors AudioFileError.
+
+    A URL (``is_stream_url``) is a ``NetworkSource``, which connects when its blocks start: its failures are
+    NetworkSourceError (a DeviceError) raised from ``blocks()``, so opening one never blocks the event loop.
 
     ``auto`` is the default microphone where there is one, else the bundled demo recordings (with the reason
     in the source's description): the default command then works on any machine, and says what it plays.
@@ -60,7 +65,9 @@ def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
         if spec.rate is None:
             raise DeviceError("--source - needs the PCM's sample rate: add --rate, e.g. --rate 22050")
         return StdinSource(out_rate=out_rate, rate=spec.rate, fmt=spec.fmt, channels=spec.channels or 1)
-    return FileSource(spec.source, out_rate=out_rate, fast=spec.fast)
+    if is_stream_url(spec.source):
+        return NetworkSource(spec.source, out_rate=out_rate)
+    return FileSource(spec.source, out_rate=out_rate, fast=spec.fast, loop=spec.loop)
 
 
 def _pulse_source_named(device: str | None) -> str | None:

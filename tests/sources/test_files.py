@@ -88,3 +88,59 @@ def test_demo_source_plays_the_recordings_in_turn_and_loops():
     source.close()
     np.testing.assert_allclose(audio[: first.size], first, atol=1e-6)  # same rate: the samples themselves
     np.testing.assert_allclose(audio[total : total + 1000], first[:1000], atol=1e-6)  # looped to the start
+
+
+def test_file_source_loop_starts_again_and_keeps_counting(tmp_path, rng):
+    path = tmp_path / "short.wav"
+    clip = (0.1 * rng.standard_normal(3200)).astype(np.float32)  # 0.2 s at the output rate: no resampling
+    soundfile.write(path, clip, MODEL_RATE, subtype="FLOAT")
+    source = FileSource(path, out_rate=MODEL_RATE, fast=True, loop=True)
+    assert source.description == f"file: short.wav @ {MODEL_RATE} Hz x1 (fast, looping)"
+
+    async def take(n_samples):
+        got = []
+        async for block in source.blocks():
+            got.append(block)
+            if sum(map(len, got)) >= n_samples:
+                break
+        return np.concatenate(got)
+
+    audio = asyncio.run(take(8000))  # two and a half passes
+    source.close()
+    np.testing.assert_array_equal(audio[:3200], clip)
+    np.testing.assert_array_equal(audio[3200:6400], clip)  # the second pass is the file again, from its start
+    np.testing.assert_array_equal(audio[6400:8000], clip[:1600])
+    assert source.stats.frames_in == len(audio)  # counted on across the restarts
+
+
+def test_file_source_loop_keeps_real_time_pace_across_restarts(tmp_path, rng):
+    path = tmp_path / "short.wav"
+    soundfile.write(path, (0.1 * rng.standard_normal(4800)).astype(np.float32), MODEL_RATE)  # 0.3 s
+
+    async def run():
+        t0 = asyncio.get_running_loop().time()
+        n = 0
+        async for block in FileSource(path, out_rate=MODEL_RATE, loop=True).blocks():
+            n += len(block)
+            if n >= 3 * 4800:
+                break
+        return n, asyncio.get_running_loop().time() - t0
+
+    n, elapsed_s = asyncio.run(run())
+    assert n == 3 * 4800  # three whole passes (blocks of 800 samples divide the file)
+    assert 0.85 <= elapsed_s < 2.0  # 0.9 s of audio took 0.9 s: the restarts did not reset the pace
+
+
+def test_close_ends_a_looping_file_source(tmp_path, rng):
+    path = tmp_path / "short.wav"
+    soundfile.write(path, (0.1 * rng.standard_normal(3200)).astype(np.float32), MODEL_RATE)
+    source = FileSource(path, out_rate=MODEL_RATE, fast=True, loop=True)
+
+    async def run():
+        sizes = []
+        async for block in source.blocks():
+            sizes.append(len(block))
+            source.close()  # the consumer (or another task) closes it while it plays
+        return sizes
+
+    assert asyncio.run(run()) == [800]  # one block of 0.05 s, then the end: closing does not start it again

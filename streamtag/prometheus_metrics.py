@@ -1,4 +1,4 @@
-"""The multi-stream server's metrics in the Prometheus text format (prometheus-client), at ``/metrics``.
+"""The metrics of ``live`` and ``serve`` in the Prometheus text format (prometheus-client), at ``/metrics``.
 
 prometheus-client is the reference implementation of the format: its histograms, label escaping and
 exposition are what every Prometheus scraper expects, so there is nothing of ours to get wrong there.
@@ -46,5 +46,32 @@ class ServeMetrics:
     def batches_total(self) -> int:
         return int(self.registry.get_sample_value("streamtag_batch_windows_count") or 0)
 
-    def exposition(self) -> tuple[str, bytes]:
-        return CONTENT_TYPE_LATEST, generate_latest(self.registry)
+    def exposition(self) -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+
+
+class LiveMetrics:
+    """``live``'s hops, latency, lost audio and feed clients; the counters are read when scraped, not copied."""
+
+    def __init__(self, stats, *, feed=None) -> None:
+        """``stats``: the pipeline's ``core.stats.PipelineStats``; ``feed``: the ``Feed``, if there is one."""
+        self.registry = CollectorRegistry()
+        self._hops = Counter("streamtag_hops", "Hops scored", registry=self.registry)
+        self._latency = Histogram("streamtag_hop_latency_seconds", "From a block's arrival to its window's scores",
+                                  buckets=LATENCY_BUCKETS_S, registry=self.registry)
+        Gauge("streamtag_audio_dropped_seconds", "Audio the ring buffer dropped because tagging fell behind",
+              registry=self.registry).set_function(lambda: stats.audio_dropped_s)
+        Gauge("streamtag_input_overflows", "Overflows the audio device reported", registry=self.registry
+              ).set_function(lambda: stats.overflows)
+        if feed is not None:
+            Gauge("streamtag_feed_clients", "Feed clients connected", registry=self.registry
+                  ).set_function(lambda: feed.client_count)
+            Gauge("streamtag_feed_dropped_messages", "Messages the connected feed clients lost to a full queue",
+                  registry=self.registry).set_function(lambda: sum(feed.dropped_per_client))
+
+    def hop(self, latency_s: float) -> None:
+        self._hops.inc()
+        self._latency.observe(latency_s)
+
+    def exposition(self) -> tuple[int, str, bytes]:
+        return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
