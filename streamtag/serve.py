@@ -115,7 +115,8 @@ class _Stream:
         self.config = config
         self.hop_samples = info.hop_samples_for(config.hop_s or hop_s)
         self.hop_s = self.hop_samples / info.sample_rate
-        self.tagger = Tagger(engine, hop_samples=self.hop_samples, batch_size=1)
+        self._engine = engine
+        self.restart()
         self.processor = HopProcessor(info, hop_s=self.hop_s, smoothing=SmoothingConfig(hop_s=self.hop_s))
         self.state = "starting"
         self.error: str | None = None
@@ -129,6 +130,11 @@ class _Stream:
             provider=engine.provider, taste_source="crowd", source=config.source,
         )
         feed.add_channel(f"/streams/{config.id}", lambda: [self.hello])
+
+    def restart(self) -> None:
+        """A new session of the source: new windows and a new frame ring. The old tagger is dropped, not reset:
+        a batch in the worker thread may still be scoring its last windows."""
+        self.tagger = Tagger(self._engine, hop_samples=self.hop_samples, batch_size=1)
 
     def index_entry(self, now: float) -> dict[str, Any]:
         return {"id": self.config.id, "source": self.config.source, "state": self.state, "top": self.top,
@@ -217,7 +223,7 @@ class Server:
                 if source is not None:
                     source.close()
             self.batcher.drop(stream.config.id)
-            stream.tagger.reset()
+            stream.restart()
             # Jitter: streams that fell together (one network outage) do not all come back at the same instant.
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(RETRY_MAX_S, delay * 2)
@@ -239,8 +245,8 @@ class Server:
                 scores = await asyncio.to_thread(score_together, work)
             except Exception:  # noqa: BLE001 - a failing batch must not stop the other streams for good
                 log.exception("a batch of %d windows failed; its streams start their windows again", len(work))
-                for key, _, _ in jobs:
-                    self.streams[key].tagger.stream.reset()
+                for stream_scorer, _ in work:
+                    stream_scorer.reset()  # the worker is done with them: nothing else touches them now
                 continue
             run_s = time.perf_counter() - started
             self.metrics.batch(sum(len(w) for _, w, _ in jobs), run_s)
