@@ -4,6 +4,7 @@ The pipeline, per block of audio from the source:
 
     source.blocks() -> Tagger.feed (windows of the model's length every hop, batch 1) -> Smoother
         -> feed messages (scores, and an event when the top genre changes) -> Feed.publish + Display.show
+        (+ each sink's publish: MQTT, OSC)
 
 ``streamtag.core.hops.HopProcessor`` is the part without I/O (window scores in, feed messages out);
 ``run_live`` is the adapter that owns the event loop, the source, the feed and the display. Everything runs on one asyncio loop: the model
@@ -38,6 +39,9 @@ from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
 from streamtag.feed import Feed, FeedConfig
 from streamtag.prometheus_metrics import LiveMetrics
+from streamtag.sinks import Sink
+from streamtag.sinks.mqtt import MqttConfig, MqttSink
+from streamtag.sinks.osc import OscConfig, OscSink
 from streamtag.sources.base import Source
 from streamtag.sources.choice import SourceSpec, open_source
 
@@ -53,6 +57,8 @@ class LiveConfig:
     provider: str = "auto"
     hop_s: float = DEFAULT_HOP_S
     feed: FeedConfig | None = field(default_factory=FeedConfig)  # None: no websocket feed
+    mqtt: MqttConfig | None = None  # publish to an MQTT broker, with Home Assistant discovery (docs/integrations.md)
+    osc: OscConfig | None = None  # send each hop as OSC messages over UDP (docs/integrations.md)
     output: str = "tui"  # "tui", "lines" or "json"
     smoothing: SmoothingConfig | None = None  # None: the defaults at this hop
     duration_s: float | None = None  # stop after this much stream time
@@ -153,6 +159,7 @@ async def run_live(
     metrics: LiveMetrics | None = None
     feed: Feed | None = None
     display: Display | None = None
+    sinks: list[Sink] = []
     try:
         if config.feed is not None:
             feed = Feed(config.feed, hello=hello, on_label=on_label, routes={"/health": lambda: _health(stats)})
@@ -162,6 +169,14 @@ async def run_live(
             stats.feed_url, stats.feed_clients = feed.url, lambda: feed.client_count
             http = feed.url.replace("ws://", "http://", 1)
             print(f"streamtag: feed {feed.url}  dashboard {http}/  overlay {http}/overlay", file=sys.stderr, flush=True)
+        # The sinks get what the feed gets; publishing to them never holds up a hop (streamtag/sinks/).
+        if config.mqtt is not None:
+            sinks.append(MqttSink(config.mqtt, hello=hello))
+        if config.osc is not None:
+            sinks.append(OscSink(config.osc, hello=hello))
+        for sink in sinks:
+            await sink.start()
+            print(f"streamtag: {sink.description}", file=sys.stderr, flush=True)
         if config.output == "tui":
             display = TuiDisplay(on_quit=stop.set, on_label=on_label)
         else:
@@ -184,6 +199,8 @@ async def run_live(
                 for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s):
                     if feed is not None:
                         feed.publish(message)
+                    for sink in sinks:
+                        sink.publish(message)
                     display.show(message, stats)
 
         async def pump() -> str:
@@ -221,6 +238,8 @@ async def run_live(
             display.stop()
         if feed is not None:
             await feed.close()
+        for sink in sinks:
+            await sink.close()
     seen_s = tagger.samples_seen / info.sample_rate
     p50, p99 = stats.percentile_ms(50), stats.percentile_ms(99)
     summary = f"streamtag: {reason} after {seen_s:.1f} s of audio, {processor.seq} hops"
@@ -252,8 +271,11 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 def live_main(config: LiveConfig, **kwargs: Any) -> int:
     """Run ``run_live`` on a new event loop; StreamtagErrors propagate to the CLI, which prints them."""
+    # aiomqtt drives its socket with add_reader/add_writer, which Windows' default (proactor) loop does not have.
+    loop_factory = asyncio.SelectorEventLoop if sys.platform == "win32" and config.mqtt is not None else None
     try:
-        return asyncio.run(run_live(config, **kwargs))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(run_live(config, **kwargs))
     except StreamtagError:
         raise
     except KeyboardInterrupt:

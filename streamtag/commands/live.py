@@ -10,6 +10,8 @@ from streamtag.commands import options
 from streamtag.core.smoothing import SmoothingConfig
 from streamtag.feed import DEFAULT_HOST, DEFAULT_PORT, FeedConfig, parse_address
 from streamtag.live import DEFAULT_HOP_S, LiveConfig, live_main
+from streamtag.sinks.mqtt import PASSWORD_ENV, USER_ENV, parse_mqtt_url
+from streamtag.sinks.osc import parse_osc_address
 from streamtag.sources.choice import SourceSpec
 from streamtag.sources.stdin import STDIN_FORMATS
 
@@ -50,6 +52,12 @@ def register(subparsers) -> None:
                         help="another name of this machine that browsers may use for the feed and its pages, e.g. "
                              "its LAN name with --ws 192.168.1.5:8765 (repeatable; loopback names always work)")
     parser.add_argument("--no-ws", action="store_true", help="no websocket feed")
+    parser.add_argument("--mqtt", default=None, metavar="mqtt[s]://[USER@]HOST[:PORT][/PREFIX]",
+                        help="also publish to an MQTT broker: retained PREFIX/state and PREFIX/genre, events, "
+                             "availability and Home Assistant discovery (prefix default streamtag; user and "
+                             f"password also from {USER_ENV} and {PASSWORD_ENV}; docs/integrations.md)")
+    parser.add_argument("--osc", default=None, metavar="HOST:PORT",
+                        help="also send each hop as OSC messages over UDP (/streamtag/...; docs/integrations.md)")
     parser.add_argument("--max-clients", type=int, default=16, help="feed client limit (default 16)")
     parser.add_argument("--no-tui", action="store_true", help="one line per hop instead of the terminal display")
     parser.add_argument("--json", action="store_true", help="JSON lines (the feed's messages) instead of text")
@@ -84,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         provider=args.provider,
         hop_s=args.hop,
         feed=feed,
+        mqtt=None if args.mqtt is None else parse_mqtt_url(args.mqtt),
+        osc=None if args.osc is None else parse_osc_address(args.osc),
         output=output,
         duration_s=args.duration,
         full_window=args.full_window,

@@ -1,0 +1,42 @@
+"""OSC's address space, on made-up scores messages (tests/sinks/test_osc.py sends them to a real server)."""
+
+from __future__ import annotations
+
+from streamtag.core.osc_messages import address_part, osc_messages
+
+LABELS = ["classical", "electronic", "rock"]
+MOODS = ["calmness", "joyful_activation"]
+
+
+def test_one_hop():
+    message = {"type": "scores", "genre": {"classical": 0.1, "electronic": 0.2, "rock": 0.7}, "top": "rock",
+               "taste": 0.61, "moods": {"calmness": 0.3, "joyful_activation": 0.4}, "silent": False}
+    assert osc_messages(message, labels=LABELS, mood_names=MOODS) == [
+        ("/streamtag/genre", ["rock", 0.7]),
+        ("/streamtag/genre/vector", [0.1, 0.2, 0.7]),
+        ("/streamtag/taste", [0.61]),
+        ("/streamtag/mood/calmness", [0.3]),
+        ("/streamtag/mood/joyful_activation", [0.4]),
+        ("/streamtag/silent", [0]),
+    ]
+
+
+def test_silence_sends_only_silent():
+    message = {"type": "scores", "genre": {}, "top": None, "taste": None, "moods": {}, "silent": True}
+    assert osc_messages(message, labels=LABELS, mood_names=MOODS) == [("/streamtag/silent", [1])]
+
+
+def test_values_the_feed_left_out_are_not_sent():
+    """A NaN from the model is missing from the feed's message: its OSC message (or the whole vector) is left out."""
+    message = {"type": "scores", "genre": {"classical": 0.1, "rock": 0.7}, "top": "rock", "taste": None,
+               "moods": {"joyful_activation": 0.4}, "silent": False}
+    assert osc_messages(message, labels=LABELS, mood_names=MOODS) == [
+        ("/streamtag/genre", ["rock", 0.7]),
+        ("/streamtag/mood/joyful_activation", [0.4]),
+        ("/streamtag/silent", [0]),
+    ]
+
+
+def test_address_parts_avoid_the_characters_osc_reserves():
+    assert address_part("joyful activation/#1") == "joyful_activation_1"
+    assert address_part("a.b-c_d") == "a.b-c_d"
