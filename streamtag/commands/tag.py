@@ -21,12 +21,23 @@ def register(subparsers) -> None:
     options.add_model(p)
     options.add_hop(p)
     p.add_argument("--no-taste", action="store_true", help="show the crowd's taste; ignore a personal profile")
+    scale = p.add_argument_group("whole libraries on Ray (needs pip install 'streamtag[scale]')")
+    scale.add_argument("--ray", action="store_true",
+                       help="tag on Ray: folders are walked, one JSON line per file as with --json (in any order), "
+                            "an undecodable file as {\"file\": ..., \"error\": ...}")
+    scale.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start Ray here)")
+    scale.add_argument("--out", type=Path, metavar="X.parquet", help="also write the records to this Parquet file")
+    scale.add_argument("--resume", action="store_true", help="with --out: skip the files already tagged in it")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from streamtag.taste.store import load_active_profile
 
+    if args.ray or args.ray_address or args.out or args.resume:
+        from streamtag.commands.tag_ray import run_on_ray  # imports ray: only here, never for plain `tag`
+
+        return run_on_ray(args)
     engine = Engine(args.model, provider=args.provider)
     hop_samples = engine.info.hop_samples_for(args.hop)
     profile = None if args.no_taste else load_active_profile(engine.info)
