@@ -27,6 +27,9 @@ class ServeMetrics:
                                   ["stream"], buckets=LATENCY_BUCKETS_S, registry=self.registry)
         self._up = Gauge("streamtag_stream_up", "1 while the stream's source delivers audio", ["stream"],
                          registry=self.registry)
+        self._dropped = Gauge("streamtag_stream_audio_dropped_seconds",
+                              "Audio the stream's source dropped because tagging fell behind, this session",
+                              ["stream"], registry=self.registry)
 
     def batch(self, windows: int, seconds: float) -> None:
         self._windows.inc(windows)
@@ -39,6 +42,9 @@ class ServeMetrics:
 
     def stream_up(self, stream: str, up: bool) -> None:
         self._up.labels(stream).set(1 if up else 0)
+
+    def stream_dropped(self, stream: str, seconds: float) -> None:
+        self._dropped.labels(stream).set(seconds)
 
     def windows_total(self) -> int:
         return int(self.registry.get_sample_value("streamtag_windows_total") or 0)

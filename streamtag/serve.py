@@ -210,6 +210,7 @@ class Server:
                     if windows:
                         self.batcher.submit(stream.config.id, windows, now_s=loop.time())
                         self._wake.set()
+                        self.metrics.stream_dropped(stream.config.id, source.stats.dropped_s)
                     delay = RETRY_FIRST_S  # it delivered: the next failure starts the backoff again
                 stream.state = "ended"
                 self.metrics.stream_up(stream.config.id, False)

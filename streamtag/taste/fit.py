@@ -27,6 +27,7 @@ weighted ``1 / n_windows`` so that a long file counts as one example, like a sho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,6 +42,7 @@ KIND_FILE = "file"
 KIND_LIVE = "live"
 
 MAX_WINDOWS_PER_LABEL = 64  # evenly spaced windows kept per file: a 5-minute song counts as much as a 30 s one
+MAX_FIT_ITERATIONS = 1000  # Newton converges in under 20 on every profile measured; this only bounds a bad file
 MIN_LABELS_PER_CLASS_FOR_CV = 3  # cross-validated AUC is shown from 3 likes and 3 dislikes on
 MAX_CV_FOLDS = 10
 
@@ -57,6 +59,20 @@ class FitConfig:
     crowd_prior: bool = True  # False: plain L2 logistic regression towards zero (for comparisons)
     max_iter: int = 50
     tol: float = 1e-8
+
+    def __post_init__(self) -> None:
+        """Settings that could not fit (negative or infinite penalties), or would run without end (an attack run
+        had ``tol: -1, max_iter: 1e9`` hang every command that reads the profile), are refused."""
+        penalties = {"l2": self.l2, "l2_bias": self.l2_bias, "anchor_l2": self.anchor_l2}
+        if self.l2_agreement is not None:
+            penalties["l2_agreement"] = self.l2_agreement
+        for name, value in penalties.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"fit setting {name} must be a finite number >= 0, not {value}")
+        if not 1 <= self.max_iter <= MAX_FIT_ITERATIONS:
+            raise ValueError(f"fit setting max_iter must be 1..{MAX_FIT_ITERATIONS}, not {self.max_iter}")
+        if not (math.isfinite(self.tol) and 0 < self.tol < 1):
+            raise ValueError(f"fit setting tol must be between 0 and 1, not {self.tol}")
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("l2", "l2_bias", "anchor_l2", "l2_agreement", "crowd_prior", "max_iter", "tol")}

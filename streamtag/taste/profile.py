@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from streamtag.core.messages import LABEL_VALUES
 from streamtag.errors import ProfileError
 from streamtag.taste.fit import (
     KIND_FILE,
     KIND_LIVE,
-    LABEL_VALUES,
+    MAX_WINDOWS_PER_LABEL,
     FitConfig,
     Label,
     TasteModel,
@@ -206,6 +207,8 @@ class Profile:
         labels = []
         for item in data["labels"]:
             n = int(item["n_windows"])
+            if not 1 <= n <= MAX_WINDOWS_PER_LABEL:  # 0 divided by zero in every fit that read it
+                raise ValueError(f"a label with {n} windows (1..{MAX_WINDOWS_PER_LABEL} are possible)")
             emb = _decode(item["embeddings_f16"], "<f2").astype(np.float32).reshape(n, identity.embedding_dim)
             crowd = _decode(item["crowd_logits_f32"], "<f4").astype(np.float32).reshape(n)
             if item["value"] not in LABEL_VALUES or item["kind"] not in (KIND_FILE, KIND_LIVE):

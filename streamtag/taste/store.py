@@ -82,7 +82,8 @@ def read_profile(path: Path, *, set_aside_corrupt: bool = True) -> Profile:
         return Profile.from_dict(data)
     except ProfileError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+    # RecursionError: JSON nested thousands deep, which json.loads cannot parse
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
         if not set_aside_corrupt:
             raise ProfileError(f"{path}: not a valid taste profile ({type(exc).__name__}: {exc})") from exc
         aside = set_aside(path, "corrupt")
@@ -148,9 +149,12 @@ def save_profile(profile: Profile, path: Path | None = None) -> Path:
     crash is ignored by readers and removed by the next successful write.
     """
     path = path or default_profile_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(profile.to_dict(), separators=(",", ":")).encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -163,12 +167,21 @@ def save_profile(profile: Profile, path: Path | None = None) -> Path:
             time.sleep(pause_s)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # read-only folder or file, disk full: the old profile is untouched
+            raise _write_error(path, exc) from exc
         raise
     _remove_stale_temps(path)
     return path
+
+
+def _write_error(path: Path, exc: OSError) -> ProfileError:
+    return ProfileError(
+        f"{path}: cannot save the taste profile ({exc.strerror or exc}); the saved profile is unchanged. "
+        f"Make its folder writable, free some space, or set {HOME_ENV} to a folder that is"
+    )
 
 
 def _remove_stale_temps(path: Path) -> None:

@@ -101,6 +101,7 @@ def test_serve_tags_each_stream_on_its_own_feed_and_a_broken_one_harms_none(data
     assert json.loads(health) == {"status": "degraded", "streams_up": 2, "streams": 3}
     assert metrics_type.startswith("text/plain") and b'streamtag_stream_up{stream="gone"} 0.0' in metrics
     assert b'streamtag_stream_up{stream="metal-00000"} 1.0' in metrics
+    assert b'streamtag_stream_audio_dropped_seconds{stream="metal-00000"} 0.0' in metrics
     assert re.search(rb"streamtag_windows_total (\d+)", metrics) and page_type.startswith("text/html")
     assert b"streams.js" in page
     assert "stopped after" in err and "Traceback" not in err

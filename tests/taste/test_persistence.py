@@ -166,3 +166,57 @@ def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
         holder.wait()
     with profile_lock(path, wait_s=0.2):  # free again once the holder is gone
         pass
+
+
+def _hostile(rng, change) -> bytes:
+    """A valid profile document with one thing changed, as an attack run wrote them."""
+    document = small_profile(rng).to_dict()
+    change(document)
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("what, change, reason", [
+    ("a label of no windows", lambda d: d["labels"][0].update(n_windows=0), "a label with 0 windows"),
+    ("a fit that never ends", lambda d: d["fit"].update(tol=-1, max_iter=10**9), "max_iter must be 1..1000"),
+    ("a tolerance never met", lambda d: d["fit"].update(tol=-1), "tol must be between 0 and 1"),
+    ("a negative penalty", lambda d: d["fit"].update(l2=-5), "l2 must be a finite number >= 0"),
+])
+def test_hostile_profiles_are_set_aside_not_crashed_on_or_hung_in(rng, taste_home, what, change, reason):
+    """Found by an attack run: these crashed (ZeroDivisionError) or hung every command that read the profile,
+    and were never set aside, so they did it again each time."""
+    taste_home.mkdir()
+    path = taste_home / PROFILE_FILENAME
+    path.write_bytes(_hostile(rng, change))
+    with pytest.raises(ProfileError, match=f"corrupt .*{reason}.*kept aside as"):
+        load_active_profile(Info())
+    assert not path.exists() and len(list(taste_home.glob(PROFILE_FILENAME + ".corrupt-*"))) == 1
+
+
+def test_json_nested_too_deep_to_parse_is_set_aside(taste_home):
+    taste_home.mkdir()
+    (taste_home / PROFILE_FILENAME).write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ProfileError, match="corrupt .*RecursionError.*kept aside as"):
+        load_active_profile(Info())
+
+
+def test_a_profile_that_cannot_be_written_is_a_clear_error_and_the_old_one_stays(rng, taste_home, tmp_path):
+    """A read-only folder (an attack run got tracebacks here, 8 of 11 cases): one ProfileError, old file intact."""
+    taste_home.mkdir()
+    path = save_profile(small_profile(rng))
+    before = path.read_bytes()
+    taste_home.chmod(0o500)
+    try:
+        if os.access(taste_home, os.W_OK):  # root ignores permissions: a file where the folder should be instead
+            pytest.skip("this user can write anywhere")
+        with pytest.raises(ProfileError, match="cannot save the taste profile .*unchanged. Make its folder writable"):
+            save_profile(small_profile(rng, n=4))
+    finally:
+        taste_home.chmod(0o700)
+    assert path.read_bytes() == before
+
+
+def test_a_data_folder_that_is_a_file_is_a_clear_error(rng, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(ProfileError, match="cannot save the taste profile"):
+        save_profile(small_profile(rng), blocker / "taste-profile.json")
