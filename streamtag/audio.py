@@ -27,6 +27,14 @@ def audio_files_in(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+# Bounds on what a file's header may claim: beyond them the header is corrupt or hostile (an attack run's 4 KB
+# WAV claimed 1024 channels at 192 kHz, and one block of it was 3.5 GiB). Ambisonics and film mixes stay far
+# below 64 channels; 768 kHz is the highest rate any converter offers.
+MAX_CHANNELS = 64
+MAX_SAMPLE_RATE = 768_000
+MIN_SAMPLE_RATE = 1_000
+MAX_BLOCK_BYTES = 64 * 1024 * 1024  # one decoded block at most, whatever the file's channels and rate
+
 # soxr's "HQ" quality: a 95% passband with negligible aliasing, at a cost far below the model's.
 _SOXR_QUALITY = "HQ"
 
@@ -52,8 +60,10 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
             f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
         ) from exc
     with audio_file:
+        check_format(path, rate=audio_file.samplerate, channels=audio_file.channels)
         resampler = StreamResampler(in_rate=audio_file.samplerate, out_rate=sample_rate)
-        block_frames = max(1, round(block_s * audio_file.samplerate))
+        bytes_per_frame = 4 * audio_file.channels  # float32
+        block_frames = max(1, min(round(block_s * audio_file.samplerate), MAX_BLOCK_BYTES // bytes_per_frame))
         produced = 0
         while True:
             try:
@@ -69,6 +79,16 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
                 break
     if produced == 0:
         raise AudioFileError(f"{path}: holds no audio samples")
+
+
+def check_format(what: str | Path, *, rate: int, channels: int) -> None:
+    """Refuse a rate or channel count that no real audio has, naming ``what`` (a file, or a stdin flag)."""
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioFileError(f"{what}: {channels} channels, but audio has 1..{MAX_CHANNELS}; "
+                             "the header is probably corrupt")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioFileError(f"{what}: a sample rate of {rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz; "
+                             "the header is probably corrupt, or the rate given is wrong")
 
 
 def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:

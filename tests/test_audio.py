@@ -82,3 +82,36 @@ def test_stream_resampler_matches_one_shot_resampling(rng, chunk):
 def test_same_rate_passes_through_mixed_down():
     block = np.array([[1.0, 0.0], [0.5, 0.5]], np.float32)
     assert StreamResampler(in_rate=22050, out_rate=22050).process(block).tolist() == [0.5, 0.5]
+
+
+def _wav_header(path, *, channels: int, rate: int, data: bytes = b"\0" * 4096) -> None:
+    """A float32 WAV whose header says ``channels`` and ``rate``, whatever the data holds."""
+    import struct
+
+    block = channels * 4
+    fmt = struct.pack("<IHHIIHH", 16, 3, channels, rate, rate * block, block, 32)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + fmt + b"data"
+                     + struct.pack("<I", len(data)) + data)
+
+
+@pytest.mark.parametrize("channels, rate, message", [
+    (1024, 192_000, "1024 channels, but audio has 1..64"),  # an attack run's 4 KB file: a 3.5 GiB block
+    (1, 1_000_000, "a sample rate of 1000000 Hz is outside"),
+])
+def test_a_header_no_real_audio_has_is_refused_before_any_allocation(tmp_path, channels, rate, message):
+    path = tmp_path / "hostile.wav"
+    _wav_header(path, channels=channels, rate=rate)
+    with pytest.raises(AudioFileError, match=f"hostile.wav: {message}.*header is probably corrupt"):
+        next(iter_audio(path, sample_rate=22050))
+
+
+def test_blocks_are_bounded_in_bytes_for_many_channels(tmp_path, rng, monkeypatch):
+    """64 channels at 192 kHz: a 10 s block would be 491 MB; blocks are cut to MAX_BLOCK_BYTES (here lowered
+    to 1 MB, 4096 frames of 64 float32 channels, so that a small file shows it)."""
+    import streamtag.audio
+
+    monkeypatch.setattr(streamtag.audio, "MAX_BLOCK_BYTES", 1024 * 1024)
+    path = tmp_path / "wide.wav"
+    soundfile.write(path, rng.standard_normal((48_000, 64)).astype(np.float32) * 0.01, 192_000, subtype="FLOAT")
+    blocks = list(iter_audio(path, sample_rate=192_000))
+    assert [b.size for b in blocks] == [4096] * 11 + [48_000 - 11 * 4096]

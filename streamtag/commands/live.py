@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from streamtag.commands import options
@@ -69,8 +70,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.hop <= 0 or args.smoothing < 0:
-        print("streamtag: error: --hop must be positive and --smoothing not negative", file=sys.stderr)
+    finite = (args.hop, args.smoothing) + (() if args.duration is None else (args.duration,))
+    if not all(math.isfinite(x) for x in finite) or args.hop <= 0 or args.smoothing < 0 or (args.duration or 1) <= 0:
+        print("streamtag: error: --hop and --duration must be positive numbers of seconds, --smoothing not negative",
+              file=sys.stderr)
         return 2
     feed = None
     if not args.no_ws:

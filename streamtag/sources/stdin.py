@@ -13,8 +13,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from streamtag.audio import StreamResampler
-from streamtag.errors import DeviceError
+from streamtag.audio import StreamResampler, check_format
+from streamtag.errors import AudioFileError, DeviceError
 from streamtag.sources.base import Source
 from streamtag.sources.files import FILE_BLOCK_S
 
@@ -40,8 +40,10 @@ class StdinSource(Source):
         super().__init__(out_rate=out_rate)
         if fmt not in STDIN_FORMATS:
             raise DeviceError(f"unknown PCM format {fmt!r}; use one of {', '.join(STDIN_FORMATS)}")
-        if rate <= 0 or channels <= 0:
-            raise DeviceError("--rate and --channels must be positive for --source -")
+        try:
+            check_format("--source -", rate=rate, channels=channels)
+        except AudioFileError as exc:
+            raise DeviceError(f"{exc}; give the PCM's own --rate and --channels") from None
         self.in_rate = rate
         self.channels = channels
         self.stats.in_rate = rate

@@ -440,3 +440,13 @@ def test_infinite_and_nan_samples_give_strict_schema_valid_messages(live_env, mo
     for message in messages:
         validator.validate(message)
     assert all(-120 <= m["level_dbfs"] < 0 and not m["silent"] for m in scores)
+
+
+@pytest.mark.parametrize("flag, value", [("--hop", "nan"), ("--hop", "inf"), ("--duration", "nan"), ("--duration", "-1"),
+                                         ("--smoothing", "inf")])
+def test_numbers_that_are_not_seconds_are_one_clear_line(live_env, flag, value):
+    """Found by an attack run: nan and inf here gave tracebacks."""
+    rc, _, err = run_cli(["live", "--source", "demo", "--no-ws", "--no-tui", flag, value], env=live_env)
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip() == ("streamtag: error: --hop and --duration must be positive numbers of seconds, "
+                           "--smoothing not negative")

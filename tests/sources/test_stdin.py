@@ -49,3 +49,13 @@ def test_stdin_source_reads_an_in_memory_stream_too(rng):
     samples = (0.25 * rng.standard_normal(4000)).astype("<f4")
     source = StdinSource(out_rate=MODEL_RATE, rate=MODEL_RATE, stream=io.BytesIO(samples.tobytes()))
     np.testing.assert_array_equal(collect(source), samples)
+
+
+@pytest.mark.parametrize("rate, channels, message", [
+    (1, 1, "a sample rate of 1 Hz is outside 1000..768000 Hz"),  # an attack run: 12 s latency, 845 MB RSS
+    (22050, 0, "0 channels, but audio has 1..64"),
+    (22050, 5000, "5000 channels, but audio has 1..64"),
+])
+def test_stdin_formats_no_real_audio_has_are_refused(rate, channels, message):
+    with pytest.raises(DeviceError, match=f"--source -: {message}.*give the PCM's own --rate and --channels"):
+        StdinSource(out_rate=22050, rate=rate, channels=channels, stream=io.BytesIO(b""))
