@@ -1,13 +1,16 @@
-"""Audio decoding (soundfile), mixdown and resampling (soxr): the only place that reads audio files.
+"""Audio decoding (soundfile, else FFmpeg through PyAV), mixdown and resampling (soxr): the only place that
+reads audio files.
 
 soundfile wraps libsndfile (WAV, FLAC, Ogg Vorbis/Opus, MP3 with libsndfile >= 1.1, AU, AIFF, ...), which is
-better tested than any decoder we would write; soxr is a high-quality resampler with a true streaming API,
-which the live path needs so that chunk boundaries leave no clicks or phase jumps.
+better tested than any decoder we would write; what it cannot open (M4A/AAC, WMA, WebM, most downloaded music)
+is decoded by FFmpeg through PyAV, whose wheels carry it. soxr is a high-quality resampler with a true
+streaming API, which the live path needs so that chunk boundaries leave no clicks or phase jumps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +20,9 @@ import soxr
 from streamtag.errors import AudioFileError
 
 # The suffixes of files that folder walks (training data, taste examples, the teacher tool) treat as audio:
-# the formats libsndfile decodes.
-AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+# the formats libsndfile decodes, and the common ones only FFmpeg does.
+AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".m4a", ".aac", ".mp4",
+                  ".wma", ".webm", ".mka")
 
 
 
@@ -46,6 +50,13 @@ def mix_to_mono(frames: np.ndarray) -> np.ndarray:
     return frames.mean(axis=1, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    samplerate: int
+    channels: int
+    duration_s: float | None  # None where the container does not say (a stream)
+
+
 def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> Iterator[np.ndarray]:
     """Decode ``path`` block by block to float32 mono at ``sample_rate`` (streaming resampling).
 
@@ -56,9 +67,8 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
     try:
         audio_file = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioFileError(
-            f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
-        ) from exc
+        yield from _iter_ffmpeg(path, sample_rate=sample_rate, block_s=block_s, libsndfile_error=exc)
+        return
     with audio_file:
         check_format(path, rate=audio_file.samplerate, channels=audio_file.channels)
         resampler = StreamResampler(in_rate=audio_file.samplerate, out_rate=sample_rate)
@@ -81,6 +91,65 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
         raise AudioFileError(f"{path}: holds no audio samples")
 
 
+def _iter_ffmpeg(path: Path, *, sample_rate: int, block_s: float, libsndfile_error: Exception) -> Iterator[np.ndarray]:
+    """``iter_audio`` for what libsndfile cannot open, decoded by FFmpeg (PyAV) frame by frame."""
+    container, stream = _open_ffmpeg(path, libsndfile_error)
+    with container:
+        rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
+        check_format(path, rate=rate, channels=channels)
+        resampler = StreamResampler(in_rate=rate, out_rate=sample_rate)
+        block_frames = max(1, min(round(block_s * rate), MAX_BLOCK_BYTES // (4 * channels)))
+        pending: list[np.ndarray] = []
+        pending_frames = produced = 0
+        try:
+            for frame in container.decode(stream):
+                samples = frame_samples(frame)
+                pending.append(samples)
+                pending_frames += len(samples)
+                if pending_frames >= block_frames:
+                    out = resampler.process(np.concatenate(pending), last=False)
+                    pending, pending_frames = [], 0
+                    produced += out.size
+                    if out.size:
+                        yield out
+        except Exception as exc:  # noqa: BLE001 - PyAV's errors (av.error.FFmpegError and others) are many
+            raise AudioFileError(f"{path}: decoding failed after {produced / sample_rate:.1f} s ({exc})") from exc
+        rest = np.concatenate(pending) if pending else np.zeros((0, channels), np.float32)
+        out = resampler.process(rest, last=True)
+        produced += out.size
+        if out.size:
+            yield out
+    if produced == 0:
+        raise AudioFileError(f"{path}: holds no audio samples")
+
+
+def _open_ffmpeg(path: Path, libsndfile_error: Exception):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # noqa: BLE001 - any failure to open means: neither decoder reads this file
+        raise AudioFileError(
+            f"{path}: cannot decode audio (libsndfile: {libsndfile_error}; FFmpeg: {exc}); is it an audio file?"
+        ) from exc
+    if not container.streams.audio:
+        container.close()
+        raise AudioFileError(f"{path}: has no audio stream (FFmpeg found {len(container.streams)} other streams)")
+    return container, container.streams.audio[0]
+
+
+def frame_samples(frame) -> np.ndarray:
+    """A decoded PyAV frame's samples as float32 of shape (samples, channels), whatever FFmpeg's sample format."""
+    array = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
+    array = array.T if frame.format.is_planar else array.reshape(-1, frame.layout.nb_channels)
+    if array.dtype.kind == "f":
+        return array.astype(np.float32)
+    full_scale = 2.0 ** (8 * array.dtype.itemsize - 1)
+    if array.dtype.kind == "u":  # unsigned (u8): silence is half of full scale
+        return ((array - full_scale) / full_scale).astype(np.float32)
+    return (array / full_scale).astype(np.float32)
+
+
 def check_format(what: str | Path, *, rate: int, channels: int) -> None:
     """Refuse a rate or channel count that no real audio has, naming ``what`` (a file, or a stdin flag)."""
     if not 1 <= channels <= MAX_CHANNELS:
@@ -96,15 +165,20 @@ def load_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     return np.concatenate(list(iter_audio(path, sample_rate=sample_rate)))
 
 
-def audio_file_info(path: str | Path):
-    """Rate, channels and length from the file's header (soundfile's info), without decoding it."""
+def audio_file_info(path: str | Path) -> AudioInfo:
+    """Rate and channels from the file's header, without decoding it (libsndfile's, else FFmpeg's)."""
     path = _existing_file(path)
     try:
-        return soundfile.info(str(path))
+        header = soundfile.info(str(path))
+        info = AudioInfo(samplerate=int(header.samplerate), channels=int(header.channels), duration_s=header.duration)
     except (soundfile.LibsndfileError, RuntimeError) as exc:
-        raise AudioFileError(
-            f"{path}: cannot decode audio ({exc}); convert it to WAV, FLAC or Ogg, e.g. with ffmpeg"
-        ) from exc
+        container, stream = _open_ffmpeg(path, exc)
+        with container:
+            duration = None if container.duration is None else container.duration / 1_000_000  # in AV_TIME_BASE
+            info = AudioInfo(samplerate=stream.codec_context.sample_rate, channels=stream.codec_context.channels,
+                             duration_s=duration)
+    check_format(path, rate=info.samplerate, channels=info.channels)
+    return info
 
 
 def _existing_file(path: str | Path) -> Path:

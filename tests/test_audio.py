@@ -23,7 +23,7 @@ def test_load_resamples_and_mixes_down(data_dir, tmp_path):
 
 def test_ogg_decodes_to_the_table_length(data_dir):
     audio = load_audio(data_dir / "emotify/audio/pop/1.ogg", sample_rate=22050)
-    assert audio.size / 22050 == pytest.approx(audio_file_info(data_dir / "emotify/audio/pop/1.ogg").duration, abs=1e-3)
+    assert audio.size / 22050 == pytest.approx(audio_file_info(data_dir / "emotify/audio/pop/1.ogg").duration_s, abs=1e-3)
 
 
 def test_missing_and_corrupt_files_name_the_file(tmp_path):
@@ -115,3 +115,32 @@ def test_blocks_are_bounded_in_bytes_for_many_channels(tmp_path, rng, monkeypatc
     soundfile.write(path, rng.standard_normal((48_000, 64)).astype(np.float32) * 0.01, 192_000, subtype="FLOAT")
     blocks = list(iter_audio(path, sample_rate=192_000))
     assert [b.size for b in blocks] == [4096] * 11 + [48_000 - 11 * 4096]
+
+
+def test_m4a_aac_is_decoded_by_ffmpeg_and_tags_as_the_flac_does(data_dir, tmp_path):
+    """Most downloaded music is M4A/AAC, which libsndfile cannot read: PyAV's FFmpeg decodes it."""
+    import shutil
+    import subprocess
+
+    from streamtag.audio import audio_file_info
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (apt install ffmpeg) to make the M4A file")
+    flac = data_dir / "gtzan/samples/jazz.00000.flac"
+    m4a = tmp_path / "jazz.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(flac), "-c:a", "aac", "-b:a", "128k", str(m4a)],
+                   check=True)
+    info = audio_file_info(m4a)
+    assert (info.samplerate, info.channels) == (22050, 1) and info.duration_s == pytest.approx(30.0, abs=0.1)
+    reference, decoded = load_audio(flac, sample_rate=22050), load_audio(m4a, sample_rate=22050)
+    assert abs(decoded.size - reference.size) < 0.1 * 22050  # AAC adds its encoder delay, tens of ms
+    blocks = list(iter_audio(m4a, sample_rate=22050, block_s=1.0))
+    assert sum(b.size for b in blocks) == decoded.size and max(b.size for b in blocks) < 2.5 * 22050
+    assert np.sqrt(np.mean(decoded ** 2)) == pytest.approx(np.sqrt(np.mean(reference ** 2)), rel=0.05)
+
+
+def test_a_file_neither_decoder_reads_names_both(tmp_path):
+    path = tmp_path / "notes.m4a"
+    path.write_text("these are not sounds")
+    with pytest.raises(AudioFileError, match="notes.m4a: cannot decode audio \\(libsndfile: .*; FFmpeg: .*is it an audio file"):
+        load_audio(path, sample_rate=22050)

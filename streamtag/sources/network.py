@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import numpy as np
 
-from streamtag.audio import StreamResampler
+from streamtag.audio import StreamResampler, frame_samples
 from streamtag.errors import NetworkSourceError
 from streamtag.sources.base import Source
 from streamtag.sources.files import FILE_BLOCK_S
@@ -46,18 +46,6 @@ def is_stream_url(text: str) -> bool:
     """Whether ``--source`` names a network stream: a URL of a streaming scheme, or an HLS playlist."""
     lowered = text.lower()
     return lowered.startswith(URL_SCHEMES) or lowered.endswith(".m3u8")
-
-
-def frame_samples(frame: av.AudioFrame) -> np.ndarray:
-    """A decoded frame's samples as float32 of shape (samples, channels), whatever FFmpeg's sample format."""
-    array = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
-    array = array.T if frame.format.is_planar else array.reshape(-1, frame.layout.nb_channels)
-    if array.dtype.kind == "f":
-        return array.astype(np.float32)
-    full_scale = 2.0 ** (8 * array.dtype.itemsize - 1)
-    if array.dtype.kind == "u":  # unsigned (u8): silence is half of full scale
-        return ((array - full_scale) / full_scale).astype(np.float32)
-    return (array / full_scale).astype(np.float32)
 
 
 class NetworkSource(Source):

@@ -18,13 +18,13 @@ import av
 import numpy as np
 import pytest
 
-from streamtag.audio import load_audio
+from streamtag.audio import frame_samples, load_audio
 from streamtag.core.tagger import Tagger, clip_summary
 from streamtag.engine import Engine
 from streamtag.errors import DeviceError, NetworkSourceError
 from streamtag.sources.choice import SourceSpec, open_source
 from streamtag.sources.files import FILE_BLOCK_S
-from streamtag.sources.network import NetworkSource, frame_samples, is_stream_url
+from streamtag.sources.network import NetworkSource, is_stream_url
 
 MODEL_RATE = 22050  # the shipped model's, and the GTZAN clips' own rate
 METAL = "gtzan/samples/metal.00000.flac"  # the model has no doubt: "rock" in 17 of its 18 windows offline
