@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from streamtag import __version__
@@ -18,7 +19,9 @@ _COMMANDS = ("live", "serve", "tag", "devices", "taste", "train", "evaluate", "b
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamtag", description="Live genre, mood and taste tags for music.")
     parser.add_argument("--version", action="version", version=f"streamtag {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log debug messages to stderr (also after the command: streamtag tag -v FILE)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only (also after the command)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         try:
@@ -45,13 +48,25 @@ def _add_unavailable(subparsers, name: str, exc: ModuleNotFoundError) -> None:
     sub.set_defaults(run=run)
 
 
+# Accepted anywhere on the line, as people type them: before the command or after it.
+_VERBOSITY = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
+
+
+def _split_verbosity(argv: list[str]) -> tuple[list[str], set[str]]:
+    """``argv`` without the verbosity flags (up to a ``--``), and which of them were given."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    given = {_VERBOSITY[a] for a in argv[:end] if a in _VERBOSITY}
+    return [a for a in argv[:end] if a not in _VERBOSITY] + argv[end:], given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv, verbosity = _split_verbosity(sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if {"verbose", "quiet"} <= verbosity:
+        parser.error("-v and -q say opposite things; give one")
+    level = logging.DEBUG if "verbose" in verbosity else logging.ERROR if "quiet" in verbosity else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -62,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`streamtag tag --json ... | head`): stop quietly, as other filters do. stdout is
+        # pointed at /dev/null so that Python's own flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE's status
 
 
 if __name__ == "__main__":

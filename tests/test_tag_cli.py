@@ -103,3 +103,22 @@ def test_tag_in_a_pipe_at_80_columns_shows_every_result_whole(data_dir, tmp_path
     for line in ("  classical  (classical ", "  moods ", "  tags "):
         assert out.count(line) == 2, out
     assert "…" not in out  # nothing is cut
+
+
+def test_verbosity_flags_after_the_command_and_a_reader_that_leaves(data_dir):
+    """-v/-q work after the command as before it; `tag --json | head` ends quietly (no BrokenPipe traceback)."""
+    import subprocess
+    import sys
+
+    clip = str(data_dir / "gtzan/samples/jazz.00000.flac")
+    base = [sys.executable, "-m", "streamtag.cli"]
+    verbose = subprocess.run([*base, "tag", clip, "--json", "-v", "--provider", "cpu"], capture_output=True, text=True)
+    assert verbose.returncode == 0 and "INFO streamtag.engine: model streamtag-crnn" in verbose.stderr
+    quiet = subprocess.run([*base, "tag", clip, "--json", "-q", "--provider", "cpu"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "" and json.loads(quiet.stdout)["top"] == "classical"
+    both = subprocess.run([*base, "tag", clip, "-v", "-q"], capture_output=True, text=True)
+    assert both.returncode == 2 and "-v and -q say opposite things" in both.stderr
+    files = [str(p) for p in sorted((data_dir / "gtzan/samples").glob("*.flac"))]
+    pipeline = subprocess.run(" ".join([*base, "tag", *files, "--json", "--provider", "cpu", "| head -c 10"]),
+                              shell=True, capture_output=True, text=True, executable="/bin/bash")
+    assert pipeline.stdout == '{"file": "' and "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
