@@ -9,6 +9,7 @@ import os
 import sys
 
 from streamtag import __version__
+from streamtag.config_file import apply_defaults
 from streamtag.errors import StreamtagError
 
 # Subcommand modules under streamtag.commands, in the order `streamtag --help` lists them. A module whose
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(subparsers)
     return parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The commands' parsers by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
 
 
 def _add_unavailable(subparsers, name: str, exc: ModuleNotFoundError) -> None:
@@ -62,6 +69,11 @@ def _split_verbosity(argv: list[str]) -> tuple[list[str], set[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv, verbosity = _split_verbosity(sys.argv[1:] if argv is None else list(argv))
+    try:
+        apply_defaults(_subparsers(parser))
+    except StreamtagError as exc:
+        print(f"streamtag: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if {"verbose", "quiet"} <= verbosity:
         parser.error("-v and -q say opposite things; give one")
