@@ -14,7 +14,7 @@ from streamtag.errors import StreamtagError
 
 # Subcommand modules under streamtag.commands, in the order `streamtag --help` lists them. A module whose
 # imports fail (the [train] extra missing, say) is left out of the parser and reported when asked for.
-_COMMANDS = ("live", "serve", "tag", "devices", "taste", "train", "evaluate", "bench")
+_COMMANDS = ("live", "serve", "tag", "devices", "doctor", "taste", "train", "evaluate", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
