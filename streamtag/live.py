@@ -172,6 +172,8 @@ async def run_live(
         # The sinks get what the feed gets; publishing to them never holds up a hop (streamtag/sinks/).
         if config.mqtt is not None:
             sinks.append(MqttSink(config.mqtt, hello=hello))
+            if metrics is not None:
+                metrics.watch_mqtt(sinks[-1])
         if config.osc is not None:
             sinks.append(OscSink(config.osc, hello=hello))
         for sink in sinks:

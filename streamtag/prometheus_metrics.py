@@ -75,6 +75,13 @@ class LiveMetrics:
             Gauge("streamtag_feed_dropped_messages", "Messages the connected feed clients lost to a full queue",
                   registry=self.registry).set_function(lambda: sum(feed.dropped_per_client))
 
+    def watch_mqtt(self, sink) -> None:
+        """The MQTT sink's queue (``queued``, ``dropped``), read when scraped."""
+        Gauge("streamtag_mqtt_queued", "Publications waiting for the MQTT broker", registry=self.registry
+              ).set_function(lambda: sink.queued)
+        Gauge("streamtag_mqtt_dropped_events", "MQTT events dropped while the broker could not take them",
+              registry=self.registry).set_function(lambda: sink.dropped)
+
     def hop(self, latency_s: float) -> None:
         self._hops.inc()
         self._latency.observe(latency_s)

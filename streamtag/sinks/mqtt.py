@@ -105,6 +105,16 @@ class MqttSink:
         self._tls: ssl.SSLContext | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def queued(self) -> int:
+        """Publications waiting for the broker."""
+        return len(self._outbox)
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the queue was full while the broker could not take them."""
+        return self._outbox.dropped
+
     async def start(self) -> None:
         if self.config.tls:
             self._tls = ssl.create_default_context()  # the system's CAs (SSL_CERT_FILE too), and the host name checked

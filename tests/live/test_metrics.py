@@ -79,3 +79,18 @@ def test_health_is_503_when_no_audio_comes(live_env):
         proc.wait(timeout=30)
     assert status == 503 and json.loads(body) == {"status": "no audio", "audio_age_s": None, "hops": 0,
                                                   "audio_dropped_s": 0.0}
+
+
+def test_the_mqtt_queue_is_read_when_scraped():
+    from types import SimpleNamespace
+
+    from streamtag.core.stats import PipelineStats
+    from streamtag.prometheus_metrics import LiveMetrics
+
+    sink = SimpleNamespace(queued=3, dropped=0)
+    metrics = LiveMetrics(PipelineStats())
+    metrics.watch_mqtt(sink)
+    assert _samples(metrics.exposition()[2])["streamtag_mqtt_queued"] == 3
+    sink.queued, sink.dropped = 0, 7  # the values of the moment, not of when it was set up
+    samples = _samples(metrics.exposition()[2])
+    assert (samples["streamtag_mqtt_queued"], samples["streamtag_mqtt_dropped_events"]) == (0, 7)
