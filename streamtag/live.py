@@ -198,7 +198,8 @@ async def run_live(
                 stats.hops += 1
                 if metrics is not None:
                     metrics.hop(latency_ms / 1000.0)
-                for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s):
+                for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s,
+                                                 taste_source=hello["taste_source"]):
                     if feed is not None:
                         feed.publish(message)
                     for sink in sinks:

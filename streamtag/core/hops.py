@@ -18,7 +18,8 @@ class HopProcessor:
         self.smoother = Smoother(smoothing or SmoothingConfig(hop_s=hop_s))
         self.seq = 0
 
-    def process(self, window: WindowScores, *, latency_ms: float, audio_dropped_s: float = 0.0) -> list[dict[str, Any]]:
+    def process(self, window: WindowScores, *, latency_ms: float, audio_dropped_s: float = 0.0,
+                taste_source: str | None = None) -> list[dict[str, Any]]:
         rate = self.info.sample_rate
         t_s = window.end_sample / rate
         out = self.smoother.update(
@@ -54,6 +55,7 @@ class HopProcessor:
                 silent=out.silent,
                 latency_ms=latency_ms,
                 audio_dropped_s=audio_dropped_s,
+                taste_source=taste_source,
             )
         )
         self.seq += 1

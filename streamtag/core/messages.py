@@ -105,6 +105,7 @@ def scores_message(
     silent: bool,
     latency_ms: float,
     audio_dropped_s: float = 0.0,
+    taste_source: str | None = None,
 ) -> dict[str, Any]:
     """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
 
@@ -127,6 +128,8 @@ def scores_message(
         "latency_ms": round(float(latency_ms), 2),
         "audio_dropped_s": _r(audio_dropped_s),
         "dropped": 0,  # replaced per client when sent
+        # whose taste ``taste`` is: it changes with a label, after the hello that first said it
+        **({} if taste_source is None else {"taste_source": taste_source}),
     }
 
 

@@ -183,6 +183,7 @@
     renderTop(top, genre, msg);
     renderGenres(genre, top);
     renderTaste(msg.taste);
+    if (typeof msg.taste_source === "string") $("taste-source").textContent = `· ${msg.taste_source}`;
     renderMoods(moods);
     renderTags(msg.tags);
     renderLevel(msg.level_dbfs);
@@ -405,6 +406,19 @@
 
   setTimelineCapacity(DEFAULT_HOP_S);
   window.addEventListener("resize", drawTimeline);
-  const client = st.connect({ onHello, onScores, onEvent, onState });
+  function onAck(msg) {
+    const text = msg.ok ? msg.message : msg.error;
+    $("label-answer").textContent = typeof text === "string" ? text : "";
+    $("label-answer").dataset.ok = msg.ok ? "true" : "false";
+  }
+
+  const client = st.connect({ onHello, onScores, onEvent, onState, onAck });
+  for (const id of ["like", "dislike"]) {
+    $(id).addEventListener("click", () => {
+      if (!client.send({ type: "label", value: $(id).dataset.value })) {
+        $("label-answer").textContent = "not connected: the label was not sent";
+      }
+    });
+  }
   $("feed-url").textContent = client.url;
 })();

@@ -141,8 +141,9 @@
           if (handlers.onScores) handlers.onScores(msg);
         } else if (msg.type === "event") {
           if (handlers.onEvent) handlers.onEvent(msg);
+        } else if (msg.type === "ack") {
+          if (handlers.onAck) handlers.onAck(msg);
         }
-        // Other types (ack answers a client's label, which these pages do not send) are ignored.
       };
       socket.onerror = () => {
         // Always followed by a close event, where the retry is scheduled.
@@ -165,6 +166,12 @@
     open();
     return {
       url,
+      /** Send a message (a label); false when the feed is not connected. */
+      send(message) {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+        socket.send(JSON.stringify(message));
+        return true;
+      },
       close() {
         closed = true;
         clearTimeout(retryTimer);

@@ -144,6 +144,9 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
             proc.stdin.write(track[12 * rate : 20 * rate].astype("<f4").tobytes())
             proc.stdin.flush()
             after = scores_until(ws, 20.0 - hop_s)
+        # clients that were connected all along are told whose taste they see, hop by hop
+        assert {m["taste_source"] for m in before} == {"crowd"}
+        assert after[-1]["taste_source"].startswith("personal (1 label:")
         # the smoothed taste falls after the dislike (crowd's around 0.5 before)
         assert after[-1]["taste"] < before[-1]["taste"] - 0.1, (before[-1]["taste"], [m["taste"] for m in after])
         with connect(f"ws://127.0.0.1:{port}") as late:

@@ -373,6 +373,16 @@ def test_dashboard_and_overlay_follow_the_feed(
         time.sleep(2)  # a few more hops on the timeline, for the screenshot
         assert_dashboard_matches_feed(driver, recorder, live)
         screenshot(driver, artifacts_dir / "dashboard-live.png")
+        # The like button sends a label over the page's own feed and shows the answer: this live runs with
+        # --no-taste, so the feed declines it, in words (tests/taste/test_live.py labels a profile for real).
+        driver.find_element("id", "like").click()
+        deadline = time.monotonic() + 10
+        answer = ""
+        while time.monotonic() < deadline and not answer:
+            answer = driver.execute_script("return document.getElementById('label-answer').textContent")
+            time.sleep(0.1)
+        assert answer == "this feed does not take labels (no taste profile)"
+        assert driver.execute_script("return document.getElementById('label-answer').dataset.ok") == "false"
 
         # 2. Silence: the state says so, nothing is shown as the top genre, the bars are empty.
         page = wait_state(driver, "silent", context=live.log_tail)
