@@ -9,6 +9,7 @@ streaming API, which the live path needs so that chunk boundaries leave no click
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class AudioInfo:
     samplerate: int
     channels: int
     duration_s: float | None  # None where the container does not say (a stream)
+    cut_short: str | None = None  # why the file looks truncated (libsndfile's own header checks), else None
 
 
 def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> Iterator[np.ndarray]:
@@ -170,7 +172,8 @@ def audio_file_info(path: str | Path) -> AudioInfo:
     path = _existing_file(path)
     try:
         header = soundfile.info(str(path))
-        info = AudioInfo(samplerate=int(header.samplerate), channels=int(header.channels), duration_s=header.duration)
+        info = AudioInfo(samplerate=int(header.samplerate), channels=int(header.channels), duration_s=header.duration,
+                         cut_short=_cut_short(header.extra_info))
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         container, stream = _open_ffmpeg(path, exc)
         with container:
@@ -179,6 +182,22 @@ def audio_file_info(path: str | Path) -> AudioInfo:
                              duration_s=duration)
     check_format(path, rate=info.samplerate, channels=info.channels)
     return info
+
+
+# What libsndfile's header report says of a file that ends early: a WAV/AIFF chunk longer than the file holds
+# ("data : 1323588 (should be 441166)"), an Ogg stream whose last page does not end it.
+_CHUNK_SHORT = re.compile(r"^(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _cut_short(extra_info: str) -> str | None:
+    match = _CHUNK_SHORT.search(extra_info)
+    if match:
+        promised, held = int(match.group(2)), int(match.group(3))
+        if held < promised:
+            return f"its header promises {promised} bytes of audio, the file holds {held}"
+    if "Last page lacks an end-of-stream bit" in extra_info:
+        return "its last Ogg page does not end the stream"
+    return None
 
 
 def _existing_file(path: str | Path) -> Path:

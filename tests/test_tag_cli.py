@@ -122,3 +122,25 @@ def test_verbosity_flags_after_the_command_and_a_reader_that_leaves(data_dir):
     pipeline = subprocess.run(" ".join([*base, "tag", *files, "--json", "--provider", "cpu", "| head -c 10"]),
                               shell=True, capture_output=True, text=True, executable="/bin/bash")
     assert pipeline.stdout == '{"file": "' and "Traceback" not in pipeline.stderr and "BrokenPipe" not in pipeline.stderr
+
+
+def test_files_cut_short_are_tagged_with_a_warning_that_says_so(data_dir, tmp_path):
+    """Found by an attack run: truncated files were tagged from whatever decoded, exit 0, without a word."""
+    import subprocess
+    import sys
+
+    import soundfile
+
+    audio, rate = soundfile.read(data_dir / "gtzan/samples/jazz.00000.flac", dtype="float32")
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, audio, rate, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    out = subprocess.run([sys.executable, "-m", "streamtag.cli", "tag", str(cut), str(whole), "--json", "--provider",
+                          "cpu"], capture_output=True, text=True)
+    assert out.returncode == 0
+    cut_record, whole_record = (json.loads(line) for line in out.stdout.splitlines())
+    assert cut_record["duration_s"] == pytest.approx(10.0, abs=0.01) and "warning" not in whole_record
+    assert cut_record["warning"] == ("cut short: its header promises 1323588 bytes of audio, the file holds 441166; "
+                                     "only the 10.0 s that decoded are tagged")
+    assert f"streamtag: warning: {cut}: cut short" in out.stderr

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from streamtag.audio import audio_file_info
 from streamtag.commands import options
 from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         if tagger.nonfinite_samples:
             print(f"streamtag: warning: {path}: {tagger.nonfinite_samples} samples were NaN or infinite and were "
                   "read as silence", file=sys.stderr)
+        cut_short = audio_file_info(path).cut_short
+        if cut_short:
+            result["warning"] = f"cut short: {cut_short}; only the {result['duration_s']:.1f} s that decoded are tagged"
+            print(f"streamtag: warning: {path}: {result['warning']}", file=sys.stderr)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
