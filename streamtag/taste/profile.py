@@ -204,6 +204,8 @@ class Profile:
         identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]))
         fit = data.get("fit", {})
         config = replace(FitConfig(), **{k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()})
+        if config in FORMER_DEFAULTS:  # a profile that only ever had the defaults of its day gets today's
+            config = FitConfig()
         labels = []
         for item in data["labels"]:
             n = int(item["n_windows"])
@@ -217,6 +219,12 @@ class Profile:
                 raise ValueError(f"non-finite numbers in label {item['source']!r}")
             labels.append(Label(item["value"], item["kind"], str(item["source"]), str(item["added"]), emb, crowd))
         return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
+
+
+# Fit settings streamtag once shipped as defaults. A profile saved with them never chose them, so it is fitted
+# with the current defaults; one whose settings someone changed keeps them. (l2_bias 0.03 and l2_agreement
+# 0.01 let one like turn every sound 92 % liked: docs/taste.md.)
+FORMER_DEFAULTS = (replace(FitConfig(), l2_bias=0.03, l2_agreement=0.01),)
 
 
 def _fit_value(key: str, value):

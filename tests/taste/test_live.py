@@ -51,7 +51,7 @@ def test_a_live_label_changes_the_next_window(taste_home, engine, track):
     after = tagger.feed(track[12 * rate : 13 * rate])  # the very next hop
     assert len(after) == 2
     for w in after:
-        assert w.taste < w.crowd_taste - 0.1  # disliked: below the crowd's
+        assert w.taste < w.crowd_taste - 0.05  # disliked: below the crowd's (one label nudges, tests/taste/test_prior.py)
         assert w.taste == pytest.approx(float(teacher.profile.score(w.embedding[None])[0]), abs=1e-6)
 
     teacher.observe(after)
@@ -148,7 +148,7 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
         assert {m["taste_source"] for m in before} == {"crowd"}
         assert after[-1]["taste_source"].startswith("personal (1 label:")
         # the smoothed taste falls after the dislike (crowd's around 0.5 before)
-        assert after[-1]["taste"] < before[-1]["taste"] - 0.1, (before[-1]["taste"], [m["taste"] for m in after])
+        assert after[-1]["taste"] < before[-1]["taste"] - 0.05, (before[-1]["taste"], [m["taste"] for m in after])
         with connect(f"ws://127.0.0.1:{port}") as late:
             assert json.loads(late.recv(timeout=10))["taste_source"].startswith("personal (1 label:")
         proc.stdin.close()
