@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamtag.core.hops import HopProcessor
-from streamtag.core.messages import hello_message
+from streamtag.core.messages import hello_message, labelled_message
 from streamtag.core.smoothing import SmoothingConfig
 from streamtag.core.stats import PipelineStats
 from streamtag.core.tagger import Tagger, WindowScores
@@ -154,12 +154,12 @@ async def run_live(
         taste_source=teacher.describe() if teacher is not None else "crowd",
         source=source.description,
     )
-    on_label = _labeller(teacher, hello) if teacher is not None else None
+    sinks: list[Sink] = []  # filled below; the labeller tells whichever are there
+    on_label = _labeller(teacher, hello, tagger=tagger, sinks=sinks) if teacher is not None else None
     stats = PipelineStats(capture=source.stats)
     metrics: LiveMetrics | None = None
     feed: Feed | None = None
     display: Display | None = None
-    sinks: list[Sink] = []
     try:
         if config.feed is not None:
             feed = Feed(config.feed, hello=hello, on_label=on_label, routes={"/health": lambda: _health(stats)})
@@ -254,12 +254,17 @@ async def run_live(
     return 0
 
 
-def _labeller(teacher: LiveTaste, hello: dict[str, Any]) -> Callable[[str], str]:
-    """The ``on_label`` given to the feed and the keys: label, then say whose taste is shown from now on."""
+def _labeller(teacher: LiveTaste, hello: dict[str, Any], *, tagger: Tagger, sinks: list) -> Callable[[str], str]:
+    """The ``on_label`` given to the feed and the keys: label, say whose taste is shown from now on, and tell the
+    sinks (MQTT's like and dislike events)."""
 
     def on_label(value: str) -> str:
         text = teacher.on_label(value)
         hello["taste_source"] = teacher.describe()  # new feed clients and the display see it (same dict)
+        message = labelled_message(value=value, t=tagger.samples_seen / tagger.info.sample_rate,
+                                   taste_source=hello["taste_source"])
+        for sink in sinks:
+            sink.publish(message)
         return text
 
     return on_label

@@ -137,6 +137,12 @@ def event_message(*, seq: int, t: float, previous: str | None, current: str | No
     return {"type": "event", "seq": seq, "t": _r(t), "kind": "top_changed", "previous": previous, "current": current}
 
 
+def labelled_message(*, value: str, t: float, taste_source: str) -> dict[str, Any]:
+    """A like or dislike was recorded (from the keys or a feed client), for the sinks: MQTT publishes it as an
+    event. The feed itself answers the client that labelled with an ``ack``."""
+    return {"type": "labelled", "value": value, "t": _r(t), "taste_source": taste_source}
+
+
 def ack_message(*, value: str | None, ok: bool, text: str) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "ack", "ok": ok, "value": value}
     msg["message" if ok else "error"] = text

@@ -189,6 +189,9 @@ class MqttMessages:
         return Publication(self.topics.availability, OFFLINE, retain=True)
 
     def process(self, message: dict[str, Any]) -> list[Publication]:
+        if message["type"] == "labelled":  # PREFIX/event/like or PREFIX/event/dislike
+            body = {"t": message["t"], "taste_source": message["taste_source"]}
+            return [Publication(self.topics.event(message["value"]), _json(body), retain=False)]
         if message["type"] != "scores":
             return []  # the feed's top_changed events: EventDetector gives MQTT's own from the scores
         state = Publication(self.topics.state, _json(state_payload(message, mood_names=self.mood_names)), retain=True)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from streamtag.core.messages import labelled_message
 from streamtag.core.mqtt_payloads import (
     EventDetector,
     MqttMessages,
@@ -73,6 +74,9 @@ def test_publications_of_one_hop():
     assert json.loads(event.payload) == {"t": 3.0, "previous": None, "current": "rock"}
     _, genre, event = messages.process(scores(3.5, None, silent=True))
     assert genre.payload == "silence" and event.topic == "home/tagger/event/silence_started"
+    [liked] = messages.process(labelled_message(value="like", t=12.0, taste_source="personal (1 label)"))
+    assert (liked.topic, liked.retain) == ("home/tagger/event/like", False)
+    assert json.loads(liked.payload) == {"t": 12.0, "taste_source": "personal (1 label)"}
     assert messages.online()[0] == Publication("home/tagger/availability", "online", retain=True)
     assert messages.offline() == Publication("home/tagger/availability", "offline", retain=True)
 

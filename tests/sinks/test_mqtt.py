@@ -297,3 +297,39 @@ def test_tls_with_the_server_certificate_checked(start_broker, tmp_path, data_di
     assert rc == 0, err
     assert "CERTIFICATE_VERIFY_FAILED" in err and "tagging goes on" in err
     assert "x/state" not in retained(broker.port, expect=1, topics=("x/#",), timeout_s=1)
+
+
+def test_a_like_from_the_feed_is_an_mqtt_event(mosquitto, data_dir, model_path, tmp_path):
+    """A feed client likes what plays: the client gets its ack, and MQTT gets PREFIX/event/like."""
+    from websockets.sync.client import connect
+
+    recorder = Recorder(mosquitto.port, ("st/event/#",))
+    env = {**ENV, "STREAMTAG_HOME": str(tmp_path / "home")}  # a profile of its own, never the user's
+    live = subprocess.Popen(
+        [sys.executable, "-m", "streamtag.cli", "live", "--source", str(data_dir / "gtzan/samples/rock.00000.flac"),
+         "--no-tui", "--json", "--provider", "cpu", "--model", str(model_path), "--ws", "127.0.0.1:0",
+         "--duration", "12", "--mqtt", f"mqtt://127.0.0.1:{mosquitto.port}/st"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+    try:
+        url = None
+        while url is None:
+            line = live.stderr.readline()
+            assert line, "streamtag live ended before serving its feed"
+            if line.startswith("streamtag: feed ws://"):
+                url = line.split()[2]
+        with connect(url) as ws:
+            while json.loads(ws.recv(timeout=20))["type"] != "scores":  # something heard: a label can cover it
+                pass
+            ws.send(json.dumps({"type": "label", "value": "like"}))
+            while (ack := json.loads(ws.recv(timeout=20)))["type"] != "ack":
+                pass
+        assert ack["ok"] is True, ack
+        assert recorder.wait_for(lambda r: r.on("st/event/like"), timeout_s=10)
+        event = json.loads(recorder.on("st/event/like")[0].payload)
+        assert event["taste_source"].startswith("personal (1 label") and event["t"] >= 3.0
+        assert not recorder.on("st/event/dislike")
+        live.wait(timeout=30)
+    finally:
+        live.kill()
+        recorder.close()
