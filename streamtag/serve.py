@@ -56,6 +56,7 @@ class StreamConfig:
     hop_s: float | None = None  # None: the server's
     device: str | None = None
     loop: bool = False  # a file starts again at its end
+    taste: str | None = None  # a taste profile: a file (`streamtag taste export`), or a name in streamtag's data folder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,13 +96,14 @@ def load_config(path: Path) -> list[StreamConfig]:
     tables = data.get("stream")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) and "source" in t for t in tables):
         raise StreamtagError(f"{path}: expected [[stream]] tables, each with a source; see docs/serve.md")
-    known = {"id", "source", "hop_s", "device", "loop"}
+    known = {"id", "source", "hop_s", "device", "loop", "taste"}
     for table in tables:
         if set(table) - known:
             raise StreamtagError(f"{path}: unknown keys {sorted(set(table) - known)} in a [[stream]]; known: {sorted(known)}")
     ids = stream_ids([str(t["source"]) for t in tables])
     streams = [StreamConfig(id=str(t.get("id", default)), source=str(t["source"]), hop_s=t.get("hop_s"),
-                            device=t.get("device"), loop=bool(t.get("loop", False))) for t, default in zip(tables, ids, strict=True)]
+                            device=t.get("device"), loop=bool(t.get("loop", False)), taste=t.get("taste"))
+               for t, default in zip(tables, ids, strict=True)]
     if len({s.id for s in streams}) != len(streams):
         raise StreamtagError(f"{path}: two streams have the same id")
     return streams
@@ -116,6 +118,7 @@ class _Stream:
         self.hop_samples = info.hop_samples_for(config.hop_s or hop_s)
         self.hop_s = self.hop_samples / info.sample_rate
         self._engine = engine
+        self.profile = _stream_profile(config, engine)
         self.restart()
         self.processor = HopProcessor(info, hop_s=self.hop_s, smoothing=SmoothingConfig(hop_s=self.hop_s))
         self.state = "starting"
@@ -127,20 +130,42 @@ class _Stream:
         self.hello = hello_message(
             model_name=info.name, model_version=info.version, labels=info.labels, mood_names=info.mood_names,
             tag_names=info.tag_names, sample_rate=info.sample_rate, window_s=info.window_s, hop_s=self.hop_s,
-            provider=engine.provider, taste_source="crowd", source=config.source,
+            provider=engine.provider, source=config.source,
+            taste_source="crowd" if self.profile is None else self.profile.describe(),
         )
         feed.add_channel(f"/streams/{config.id}", lambda: [self.hello])
 
     def restart(self) -> None:
         """A new session of the source: new windows and a new frame ring. The old tagger is dropped, not reset:
         a batch in the worker thread may still be scoring its last windows."""
-        self.tagger = Tagger(self._engine, hop_samples=self.hop_samples, batch_size=1)
+        self.tagger = Tagger(self._engine, hop_samples=self.hop_samples, batch_size=1,
+                             taste_scorer=None if self.profile is None else self.profile.scorer)
 
     def index_entry(self, now: float) -> dict[str, Any]:
         return {"id": self.config.id, "source": self.config.source, "state": self.state, "top": self.top,
                 "uptime_s": None if self.up_since is None else round(now - self.up_since, 1),
                 "hop_s": round(self.hop_s, 4), "restarts": self.restarts, "error": self.error,
                 "feed": f"/streams/{self.config.id}"}
+
+
+def _stream_profile(config: StreamConfig, engine: Engine):
+    """The stream's taste profile: ``taste`` is a profile file, or the name of one in streamtag's data folder
+    (``NAME.json`` there). A profile that is missing, empty or made for another model stops the server at start,
+    with the fix: a stream must not show someone's taste silently as the crowd's."""
+    if config.taste is None:
+        return None
+    from streamtag.taste.store import load_active_profile, profile_home
+
+    path = Path(config.taste).expanduser()
+    if path.suffix != ".json" and len(path.parts) == 1:
+        path = profile_home() / f"{config.taste}.json"
+    if not path.is_file():
+        raise StreamtagError(f"stream {config.id}: no taste profile at {path}; make one with 'streamtag taste learn' "
+                             "and 'streamtag taste export PATH', or leave taste out for the crowd's")
+    profile = load_active_profile(engine.info, path)
+    if profile is None:
+        raise StreamtagError(f"stream {config.id}: the taste profile {path} has no labels yet")
+    return profile
 
 
 class Server:

@@ -126,3 +126,56 @@ def test_stream_ids_are_unique_and_url_safe():
 
     assert stream_ids(["http://radio.example/live/Jazz FM.ogg?x=1", "a/b/Jazz FM.mp3", "rtsp://cam/", "mic"]) == [
         "jazz-fm", "jazz-fm-2", "cam", "mic"]
+
+
+def test_a_stream_with_a_taste_profile_of_its_own(data_dir, model_path, live_env, tmp_path):
+    """Two streams of one recording: the one given a profile (a file, as `taste export` writes) shows it."""
+    from streamtag.tag_files import embed_file
+    from streamtag.taste.fit import KIND_FILE, make_label
+    from streamtag.taste.profile import ModelIdentity, Profile
+    from streamtag.taste.store import save_profile
+
+    engine = Engine(model_path, provider="cpu")
+    clip = data_dir / CLIPS["metal"]
+    embeddings, crowd = embed_file(engine, data_dir / CLIPS["classical"])
+    profile = Profile(ModelIdentity.from_info(engine.info),
+                      [make_label("dislike", kind=KIND_FILE, source="/x", embeddings=embeddings, crowd_probs=crowd),
+                       make_label("like", kind=KIND_FILE, source="/y", embeddings=embed_file(engine, clip)[0],
+                                  crowd_probs=embed_file(engine, clip)[1])])
+    save_profile(profile, tmp_path / "dj.json")
+    config = tmp_path / "streams.toml"
+    config.write_text(f'[[stream]]\nid = "mine"\nsource = "{clip}"\ntaste = "{tmp_path / "dj.json"}"\n\n'
+                      f'[[stream]]\nid = "crowd"\nsource = "{clip}"\n')
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamtag.cli", "serve", "--config", str(config), "--ws", f"127.0.0.1:{port}",
+         "--provider", "cpu", "--model", str(model_path), "--duration", "30"],
+        env=live_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert SERVING.search(proc.stderr.readline())
+
+        async def both():
+            def enough(messages):
+                return sum(m["type"] == "scores" for m in messages) >= 6
+
+            return await asyncio.gather(*(read_feed(f"ws://127.0.0.1:{port}/streams/{name}", until=enough, timeout_s=30)
+                                          for name in ("mine", "crowd")))
+
+        mine, crowd = asyncio.run(both())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert mine[0]["taste_source"].startswith("personal (2 labels") and crowd[0]["taste_source"] == "crowd"
+    mine_taste = [m["taste"] for m in mine if m["type"] == "scores"]
+    crowd_taste = [m["taste"] for m in crowd if m["type"] == "scores"]
+    assert np.mean(mine_taste) > np.mean(crowd_taste) + 0.05  # it liked this very recording
+
+
+def test_a_stream_whose_profile_is_missing_stops_the_server_with_the_fix(tmp_path, live_env):
+    config = tmp_path / "streams.toml"
+    config.write_text('[[stream]]\nsource = "a.flac"\ntaste = "nobody"\n')
+    out = subprocess.run([sys.executable, "-m", "streamtag.cli", "serve", "--config", str(config), "--provider", "cpu"],
+                         env=live_env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "stream a: no taste profile at" in out.stderr and "nobody.json" in out.stderr
+    assert "streamtag taste export PATH" in out.stderr and "Traceback" not in out.stderr
