@@ -43,11 +43,34 @@ def ring_shift_path(name: str = "ring_shift.onnx") -> Path:
     return Path(str(resources.files("streamtag.models").joinpath(name)))
 
 
-def _shift_session(ort, name: str, providers: list[str]):
-    try:
-        return ort.InferenceSession(str(ring_shift_path(name)), providers=providers)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
-        raise ModelError(f"{ring_shift_path(name)}: cannot load the ring-shift graph ({exc}); reinstall streamtag") from exc
+class _TwoBuffers:
+    """A window kept in device memory in one of two buffers that take turns: the ring-shift graph ``graph``
+    reads the current buffer and the new entries and writes the shifted window into the other, which becomes
+    the current one. Both device rings (samples and frames) keep their window so."""
+
+    def __init__(self, ort, graph: str, *, providers: list[str], shape: list[int], device: str) -> None:
+        try:
+            self._shift = ort.InferenceSession(str(ring_shift_path(graph)), providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are untyped
+            raise ModelError(f"{ring_shift_path(graph)}: cannot load the ring-shift graph ({exc}); reinstall streamtag") from exc
+        self._buffers = [ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, 0) for _ in range(2)]
+        self._current = 0
+
+    @property
+    def current(self):
+        return self._buffers[self._current]
+
+    def shift(self, new) -> None:
+        """``new``: a host array (copied to the device, the only copy) or an OrtValue already there."""
+        binding = self._shift.io_binding()
+        binding.bind_ortvalue_input("ring", self.current)
+        if isinstance(new, np.ndarray):
+            binding.bind_cpu_input("new", np.ascontiguousarray(new, dtype=np.float32))
+        else:
+            binding.bind_ortvalue_input("new", new)
+        binding.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
+        self._shift.run_with_iobinding(binding)
+        self._current = 1 - self._current
 
 
 class _Contiguity:
@@ -113,31 +136,23 @@ class _DeviceWindowRing:
     """
 
     def __init__(self, engine: Engine, *, hop_samples: int) -> None:
-        ort, info = engine.ort, engine.info
         self._engine = engine
         self._hop_samples = hop_samples
-        self._shift = _shift_session(ort, "ring_shift.onnx", engine.providers)
-        self._buffers = [ort.OrtValue.ortvalue_from_shape_and_type([1, info.window_samples], np.float32, engine.device, 0)
-                         for _ in range(2)]
-        self._current = 0
+        self._buffers = _TwoBuffers(engine.ort, "ring_shift.onnx", providers=engine.providers,
+                                    shape=[1, engine.info.window_samples], device=engine.device)
         self.primed = False
 
     def score(self, window: np.ndarray, *, follows: bool) -> Scores:
         window = np.ascontiguousarray(window, dtype=np.float32)
         if not self.primed or not follows or self._hop_samples >= window.size:
-            self._buffers[self._current].update_inplace(window[None])  # a whole window crosses
+            self._buffers.current.update_inplace(window[None])  # a whole window crosses
             self.primed = True
         else:
             self.advance(window[-self._hop_samples :])
-        return self._engine.run_bound(self._buffers[self._current])
+        return self._engine.run_bound(self._buffers.current)
 
     def advance(self, new: np.ndarray) -> None:
-        binding = self._shift.io_binding()
-        binding.bind_ortvalue_input("ring", self._buffers[self._current])
-        binding.bind_cpu_input("new", np.ascontiguousarray(new[None], dtype=np.float32))
-        binding.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
-        self._shift.run_with_iobinding(binding)
-        self._current = 1 - self._current
+        self._buffers.shift(new[None])
 
 
 class FrameStream:
@@ -224,15 +239,12 @@ class DeviceFrameRing:
     """
 
     def __init__(self, parts: StreamingParts, scores_of: ScoresOf) -> None:
-        ort, device = parts.ort, parts.device
-        self._shift = _shift_session(ort, "frame_shift.onnx", parts.providers)
         streaming = parts.streaming
-        shape = [1, streaming.frames_per_window, streaming.n_mels]
-        self._buffers = [ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, device, 0) for _ in range(2)]
+        self._buffers = _TwoBuffers(parts.ort, "frame_shift.onnx", providers=parts.providers,
+                                    shape=[1, streaming.frames_per_window, streaming.n_mels], device=parts.device)
         self._parts = parts
         self._scores_of = scores_of
-        self._device = device
-        self._current = 0
+        self._device = parts.device
 
     def reset(self) -> None:
         """Nothing to forget: a stream's first window brings all its frames, which replace the whole ring."""
@@ -245,14 +257,9 @@ class DeviceFrameRing:
             front.bind_cpu_input(INPUT_NAME, np.ascontiguousarray(audio[None], dtype=np.float32))
             front.bind_output(LOGMEL_NAME, self._device)
             parts.frontend.run_with_iobinding(front)
-            shift = self._shift.io_binding()
-            shift.bind_ortvalue_input("ring", self._buffers[self._current])
-            shift.bind_ortvalue_input("new", front.get_outputs()[0])
-            shift.bind_ortvalue_output("shifted", self._buffers[1 - self._current])
-            self._shift.run_with_iobinding(shift)
-            self._current = 1 - self._current
+            self._buffers.shift(front.get_outputs()[0])
             network = parts.network.io_binding()
-            network.bind_ortvalue_input(LOGMEL_NAME, self._buffers[self._current])
+            network.bind_ortvalue_input(LOGMEL_NAME, self._buffers.current)
             for name in parts.info.outputs:
                 network.bind_output(name, self._device)
             parts.network.run_with_iobinding(network)
