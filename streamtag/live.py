@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamtag.core.hops import HopProcessor
-from streamtag.core.messages import hello_message, labelled_message
+from streamtag.core.messages import labelled_message, model_hello
 from streamtag.core.smoothing import SmoothingConfig
 from streamtag.core.stats import PipelineStats
 from streamtag.core.tagger import Tagger, WindowScores
@@ -141,19 +141,8 @@ async def run_live(
         file=sys.stderr,
         flush=True,
     )
-    hello = hello_message(
-        model_name=info.name,
-        model_version=info.version,
-        labels=info.labels,
-        mood_names=info.mood_names,
-        tag_names=info.tag_names,
-        sample_rate=info.sample_rate,
-        window_s=info.window_s,
-        hop_s=hop_s,
-        provider=engine.provider,
-        taste_source=teacher.describe() if teacher is not None else "crowd",
-        source=source.description,
-    )
+    hello = model_hello(info, hop_s=hop_s, provider=engine.provider, source=source.description,
+                        taste_source=teacher.describe() if teacher is not None else "crowd")
     sinks: list[Sink] = []  # filled below; the labeller tells whichever are there
     on_label = _labeller(teacher, hello, tagger=tagger, sinks=sinks) if teacher is not None else None
     stats = PipelineStats(capture=source.stats)

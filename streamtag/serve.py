@@ -32,7 +32,7 @@ from typing import Any
 
 from streamtag.core.batching import Batcher, BatchPolicy
 from streamtag.core.hops import HopProcessor
-from streamtag.core.messages import hello_message
+from streamtag.core.messages import model_hello
 from streamtag.core.smoothing import SmoothingConfig
 from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
@@ -127,12 +127,8 @@ class _Stream:
         self.restarts = 0
         self.top: str | None = None
         self.description = config.source
-        self.hello = hello_message(
-            model_name=info.name, model_version=info.version, labels=info.labels, mood_names=info.mood_names,
-            tag_names=info.tag_names, sample_rate=info.sample_rate, window_s=info.window_s, hop_s=self.hop_s,
-            provider=engine.provider, source=config.source,
-            taste_source="crowd" if self.profile is None else self.profile.describe(),
-        )
+        self.hello = model_hello(info, hop_s=self.hop_s, provider=engine.provider, source=config.source,
+                                 taste_source="crowd" if self.profile is None else self.profile.describe())
         feed.add_channel(f"/streams/{config.id}", lambda: [self.hello])
 
     def restart(self) -> None:

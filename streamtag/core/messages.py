@@ -8,9 +8,10 @@ an infinite level from a sample of Inf).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from streamtag.core.colours import label_colours
+from streamtag.core.scorer import ModelFacts
 from streamtag.core.tagger import SILENCE_FLOOR_DBFS
 
 # The one source of the feed's schema version; docs/feed.schema.json, docs/feed.md and web/feed.js repeat it and
@@ -56,6 +57,12 @@ def top_tags(tag_names: list[str] | tuple[str, ...], tags: Any, *, k: int = TOP_
     return [{"name": name, "p": _r(p)} for name, p in pairs[:k]]
 
 
+class NamedModel(ModelFacts, Protocol):
+    name: str
+    version: str
+    window_s: float
+
+
 def hello_message(
     *,
     model_name: str,
@@ -85,6 +92,15 @@ def hello_message(
         "taste_source": taste_source,
         "source": source,
     }
+
+
+def model_hello(info: NamedModel, *, hop_s: float, provider: str, taste_source: str, source: str) -> dict[str, Any]:
+    """``hello_message`` of a model's own facts (``contract.ModelInfo``), for one stream of ``live`` or ``serve``."""
+    return hello_message(
+        model_name=info.name, model_version=info.version, labels=info.labels, mood_names=info.mood_names,
+        tag_names=info.tag_names, sample_rate=info.sample_rate, window_s=info.window_s, hop_s=hop_s,
+        provider=provider, taste_source=taste_source, source=source,
+    )
 
 
 def scores_message(
