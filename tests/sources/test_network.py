@@ -229,23 +229,26 @@ def test_a_web_page_and_a_video_are_not_audio(icecast_server, served_folder):
     assert elapsed_s < 3.0
 
 
+async def _error_after_a_second(source: NetworkSource, act) -> tuple[NetworkSourceError, float]:
+    """Read ``source``; after its first second of audio, ``act()`` on its feeder. The error that ends ``blocks()``,
+    and how long after ``act()`` it came."""
+    acted_at = None
+    got = 0
+    with pytest.raises(NetworkSourceError) as caught:
+        async for block in source.blocks():
+            got += len(block)
+            if acted_at is None and got >= MODEL_RATE:
+                act()
+                acted_at = time.monotonic()
+    return caught.value, time.monotonic() - acted_at
+
+
 @pytest.mark.slow
 def test_a_killed_feeder_ends_blocks_with_an_error_at_once(icecast_feed, data_dir):
     mount = icecast_feed(data_dir / ROCK)
     source = NetworkSource(mount.url, out_rate=MODEL_RATE, read_timeout_s=5.0)
-    killed_at: list[float] = []
-
-    async def run():
-        got = 0
-        with pytest.raises(NetworkSourceError) as caught:
-            async for block in source.blocks():
-                got += len(block)
-                if not killed_at and got >= MODEL_RATE:
-                    mount.feeder.kill()  # the source leaves: Icecast closes its listeners' connections
-                    killed_at.append(time.monotonic())
-        return caught.value, time.monotonic() - killed_at[0]
-
-    error, after_kill_s = asyncio.run(run())
+    # the source leaves: Icecast closes its listeners' connections
+    error, after_kill_s = asyncio.run(_error_after_a_second(source, mount.feeder.kill))
     # What had arrived is delivered first; the end comes with the closed connection, before the read timeout
     assert after_kill_s < 5.0
     assert str(error).startswith(f"{mount.url}: the stream broke off after ")
@@ -256,19 +259,8 @@ def test_a_killed_feeder_ends_blocks_with_an_error_at_once(icecast_feed, data_di
 def test_a_stream_that_stops_sending_times_out(icecast_feed, data_dir):
     mount = icecast_feed(data_dir / ROCK)
     source = NetworkSource(mount.url, out_rate=MODEL_RATE, read_timeout_s=2.0)
-    stopped_at: list[float] = []
-
-    async def run():
-        got = 0
-        with pytest.raises(NetworkSourceError) as caught:
-            async for block in source.blocks():
-                got += len(block)
-                if not stopped_at and got >= MODEL_RATE:
-                    mount.feeder.send_signal(signal.SIGSTOP)  # connected, but silent: Icecast sends nothing more
-                    stopped_at.append(time.monotonic())
-        return caught.value, time.monotonic() - stopped_at[0]
-
-    error, after_stop_s = asyncio.run(run())
+    # connected, but silent: Icecast sends nothing more
+    error, after_stop_s = asyncio.run(_error_after_a_second(source, lambda: mount.feeder.send_signal(signal.SIGSTOP)))
     assert str(error) == (
         f"{mount.url}: the stream stopped sending (nothing for 2 s); check that it is still on the air, then "
         "start again"
