@@ -97,7 +97,10 @@ class NetworkSource(Source):
 
         self._wake = lambda: hand_off(_END)
         name = f"streamtag-network {self.shown_url}"
-        threading.Thread(target=self._run, args=(stop, hand_off), name=name, daemon=True).start()
+        # Not a daemon: a daemon thread still inside FFmpeg when the interpreter finalises crashes the process
+        # (SIGSEGV at the end of `live --duration`). The stop is always set when blocks() ends or close() is
+        # called, so the exit waits for its next packet, or at most its read timeout on a silent server.
+        threading.Thread(target=self._run, args=(stop, hand_off), name=name, daemon=False).start()
         try:
             while (item := await queue.get()) is not _END:
                 if isinstance(item, BaseException):
