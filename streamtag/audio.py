@@ -9,6 +9,7 @@ streaming API, which the live path needs so that chunk boundaries leave no click
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ def iter_audio(path: str | Path, *, sample_rate: int, block_s: float = 10.0) -> 
     """
     path = _existing_file(path)
     try:
-        audio_file = soundfile.SoundFile(str(path))
+        # The name as bytes: soundfile encodes a str strictly, which fails on a name that is not UTF-8
+        # (Python holds its undecodable bytes as surrogates).
+        audio_file = soundfile.SoundFile(os.fsencode(path))
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         yield from _iter_ffmpeg(path, sample_rate=sample_rate, block_s=block_s, libsndfile_error=exc)
         return
@@ -171,7 +174,7 @@ def audio_file_info(path: str | Path) -> AudioInfo:
     """Rate and channels from the file's header, without decoding it (libsndfile's, else FFmpeg's)."""
     path = _existing_file(path)
     try:
-        header = soundfile.info(str(path))
+        header = soundfile.info(os.fsencode(path))
         info = AudioInfo(samplerate=int(header.samplerate), channels=int(header.channels), duration_s=header.duration,
                          cut_short=_cut_short(header.extra_info))
     except (soundfile.LibsndfileError, RuntimeError) as exc:

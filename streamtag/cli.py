@@ -67,6 +67,10 @@ def _split_verbosity(argv: list[str]) -> tuple[list[str], set[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name that is not UTF-8 reaches Python with its odd bytes as surrogates: print them back as those
+    # bytes, as ls does, in every locale (Python's default in a UTF-8 one is to raise).
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     parser = build_parser()
     argv, verbosity = _split_verbosity(sys.argv[1:] if argv is None else list(argv))
     try:

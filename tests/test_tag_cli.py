@@ -144,3 +144,18 @@ def test_files_cut_short_are_tagged_with_a_warning_that_says_so(data_dir, tmp_pa
     assert cut_record["warning"] == ("cut short: its header promises 1323588 bytes of audio, the file holds 441166; "
                                      "only the 10.0 s that decoded are tagged")
     assert f"streamtag: warning: {cut}: cut short" in out.stderr
+
+
+def test_a_file_whose_name_is_not_utf8_is_tagged_under_its_own_name(data_dir, tmp_path):
+    path = tmp_path / os.fsdecode(b"caf\xe9 jazz.flac")  # a Latin-1 name: not UTF-8
+    path.write_bytes((data_dir / "gtzan/samples/jazz.00000.flac").read_bytes())
+    as_json = streamtag("tag", "--json", "--no-taste", path)
+    assert as_json.returncode == 0, as_json.stderr
+    (line,) = [json.loads(text) for text in as_json.stdout.splitlines()]
+    assert os.fsencode(line["file"]) == os.fsencode(path)  # the same bytes, so a script can open it again
+    # In the C locale Python prints such a name as its bytes; told its output is UTF-8, it would raise
+    for told in ({"LC_ALL": "C"}, {"PYTHONIOENCODING": "utf-8"}):
+        as_text = subprocess.run([sys.executable, "-m", "streamtag", "tag", "--no-taste", path], capture_output=True,
+                                 env={**os.environ, **told}, timeout=300)
+        assert as_text.returncode == 0, as_text.stderr
+        assert b"caf\xe9 jazz.flac" in as_text.stdout and b"classical" in as_text.stdout  # its name as its bytes

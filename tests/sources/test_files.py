@@ -144,3 +144,11 @@ def test_close_ends_a_looping_file_source(tmp_path, rng):
         return sizes
 
     assert asyncio.run(run()) == [800]  # one block of 0.05 s, then the end: closing does not start it again
+
+
+def test_a_file_whose_name_is_not_utf8_plays(data_dir, tmp_path):
+    """Linux names are bytes: one in Latin-1 reaches Python with surrogates, which soundfile cannot encode."""
+    path = tmp_path / os.fsdecode(b"caf\xe9 jazz.flac")
+    path.write_bytes((data_dir / "gtzan" / "samples" / "jazz.00000.flac").read_bytes())
+    source = FileSource(path, out_rate=MODEL_RATE, fast=True)
+    assert len(collect(source)) == pytest.approx(30.013 * MODEL_RATE, abs=MODEL_RATE * 0.01)
