@@ -17,6 +17,11 @@ Plain HTTP on the same host and port (websockets' ``process_request`` hook): ``/
 extension; everything else is 404. ``HEAD`` gets the headers ``GET`` would, without the body; other methods 405.
 Requests from foreign web pages (``Origin``) or foreign names (``Host``, DNS rebinding) are refused with 403,
 and a request that repeats ``Host``, ``Origin`` or ``Upgrade`` with 400 (``streamtag.origin``).
+
+When all ``max_clients`` slots are taken, a new client makes room: every connected client is pinged, and those
+that do not answer within ``room_ping_timeout_s`` (they read nothing, so their pongs never come) are dropped;
+only if everyone answers is the newcomer refused with 503. Clients that connect and never read cannot lock the
+dashboard out.
 """
 
 from __future__ import annotations
@@ -87,6 +92,9 @@ class FeedConfig:
     allowed_hosts: tuple[str, ...] = ()
     label_burst: int = LABEL_BURST
     label_interval_s: float = LABEL_INTERVAL_S
+    # A client that is reading answers a ping in milliseconds on this machine; one that has not answered in a
+    # second is not reading, and gives its slot to a newcomer when all are taken.
+    room_ping_timeout_s: float = 1.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -168,6 +176,7 @@ class Feed:
         self._server: Any = None
         self._web_dir = self.config.web_dir or Path(str(resources.files("streamtag.web")))
         self._own = OwnNames(bound_host=self.config.host, allowed=self.config.allowed_hosts)
+        self._room = asyncio.Lock()  # one round of pings at a time, however many newcomers wait
 
     def add_route(self, path: str, route: Route) -> None:
         """A dynamic HTTP page at ``path``."""
@@ -317,11 +326,37 @@ class Feed:
 
     # -- plain HTTP --------------------------------------------------------------------------------------------
 
-    def _process_request(self, connection: Any, request: Any) -> Any:
+    async def _process_request(self, connection: Any, request: Any) -> Any:
         response = self._respond(connection, request)
+        if response is _FULL:
+            response = await self._make_room(connection)
         if request.method == "HEAD" and response is not None:
             response.body = b""  # the headers GET would get, Content-Length included (RFC 9110, 9.3.2)
         return response
+
+    async def _make_room(self, connection: Any) -> Any:
+        """None (go on with the handshake) once a client that answers no ping is dropped, else a 503."""
+        async with self._room:
+            if len(self._clients) >= self.config.max_clients:
+                clients = list(self._clients)
+                answered = await asyncio.gather(*(self._answers_ping(c) for c in clients))
+                for client, alive in zip(clients, answered, strict=True):
+                    if not alive:
+                        log.info("feed client %s answered no ping in %.1f s: its slot goes to a new client",
+                                 client.ws.remote_address, self.config.room_ping_timeout_s)
+                        self._clients.discard(client)
+                        client.ws.transport.abort()  # a close handshake would wait on a client that does not read
+            if len(self._clients) >= self.config.max_clients:
+                return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
+            return None
+
+    async def _answers_ping(self, client: _Client) -> bool:
+        try:
+            async with asyncio.timeout(self.config.room_ping_timeout_s):
+                await (await client.ws.ping())
+            return True
+        except Exception:  # noqa: BLE001 - a timeout or a closed connection: either way it is not reading
+            return False
 
     def _respond(self, connection: Any, request: Any) -> Any:
         refusal = self._own.refusal(request.headers)
@@ -337,7 +372,7 @@ class Feed:
             if path not in self._channels:
                 return connection.respond(404, f"no feed at {path}\n")
             if len(self._clients) >= self.config.max_clients:
-                return connection.respond(503, f"too many feed clients (limit {self.config.max_clients})\n")
+                return _FULL
             return None  # go on with the websocket handshake
         if path in self._routes:
             status, content_type, body = self._routes[path]()
@@ -353,6 +388,7 @@ class Feed:
         return _file_response(connection, file)
 
 _METHODS = ("GET", "HEAD")
+_FULL = object()  # what _respond says of an upgrade when every slot is taken: _make_room decides
 
 
 def _file_response(connection: Any, file: Path) -> Any:

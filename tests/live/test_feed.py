@@ -345,6 +345,44 @@ def test_client_limit():
     assert run(main()) == 503
 
 
+async def silent_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A websocket client that completes the handshake and then never reads again: it answers no ping."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    await writer.drain()
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+def test_clients_that_never_read_give_their_slots_to_a_new_one():
+    async def main():
+        feed = await started(max_clients=3)
+        try:
+            silent = [await silent_client(feed.port) for _ in range(2)]
+            async with connect(feed.url) as reading:
+                await recv_json(reading)
+                await wait_for_clients(feed, 3)
+                started_s = time.monotonic()
+                async with connect(feed.url) as newcomer:  # every slot was taken
+                    waited_s = time.monotonic() - started_s
+                    first = await recv_json(newcomer)
+                    count = feed.client_count
+                    feed.publish(scores(0))
+                    seen = [(await recv_json(ws))["seq"] for ws in (reading, newcomer)]
+            for _, writer in silent:
+                writer.close()
+            return first["type"], count, seen, waited_s
+        finally:
+            await feed.close()
+
+    first, count, seen, waited_s = run(main())
+    assert first == "hello" and count == 2  # the two silent clients were dropped; the reading one kept its slot
+    assert seen == [0, 0]
+    assert waited_s < 3.0  # one round of pings, 1 s at most, not a stall timeout
+
+
 def test_busy_port_is_a_feed_error():
     async def main():
         first = await started()
