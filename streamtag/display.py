@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import json
 import os
 import sys
@@ -119,7 +120,7 @@ class TuiDisplay(Display):
         self,
         *,
         on_quit: Callable[[], None],
-        on_label: Callable[[str], str | None] | None = None,
+        on_label: Callable[[str], Any] | None = None,  # returns the answer, or an awaitable of it
         console: Any = None,
     ) -> None:
         from rich.console import Console
@@ -134,6 +135,7 @@ class TuiDisplay(Display):
         self._notice: tuple[float, str] | None = None
         self._live: Any = None
         self._keys: _KeyReader | None = None
+        self._pending_labels: set[asyncio.Future] = set()  # asyncio keeps only weak references to tasks
 
     def start(self, hello: dict[str, Any]) -> None:
         from rich.live import Live
@@ -182,7 +184,19 @@ class TuiDisplay(Display):
             except Exception as exc:  # noqa: BLE001 - shown, not fatal
                 self.notify(f"{value} failed: {exc}")
                 return
+            if inspect.isawaitable(answer):  # live's labeller: the refit and write run off the event loop
+                self.notify(f"{value}: saving...")
+                task = asyncio.ensure_future(self._finish_label(value, answer))
+                self._pending_labels.add(task)
+                task.add_done_callback(self._pending_labels.discard)
+                return
             self.notify(answer or f"recorded: {value}")
+
+    async def _finish_label(self, value: str, answer: Any) -> None:
+        try:
+            self.notify(await answer or f"recorded: {value}")
+        except Exception as exc:  # noqa: BLE001 - shown, not fatal
+            self.notify(f"{value} failed: {exc}")
 
     # -- rendering ---------------------------------------------------------------------------------------------
 

@@ -7,10 +7,10 @@ the pipeline are not delayed. The messages are made in ``streamtag.core.messages
 ``docs/feed.md`` and ``docs/feed.schema.json``); the sender refuses to send ``NaN`` or ``Infinity`` at all.
 
 Incoming messages: ``{"type": "label", "value": "like" | "dislike"}`` is passed to ``on_label(value)``, and the
-client gets an ``ack`` with the text that returns (or the error). Anything else gets an ``ack`` with an error.
+client gets an ``ack`` with the text that returns (or the error); ``on_label`` may return an awaitable of that
+text. Anything else gets an ``ack`` with an error.
 Each client may label ``label_burst`` times at once, then once per ``label_interval_s`` (a token bucket); labels
-over that are answered with an error and never reach ``on_label``. The callback runs on the event loop, between
-hops, so it never races the tagger that uses the taste profile.
+over that are answered with an error and never reach ``on_label``. The callback is called on the event loop.
 
 Plain HTTP on the same host and port (websockets' ``process_request`` hook): ``/`` is the dashboard,
 ``/overlay`` the overlay, ``/static/<name>`` the other files of ``streamtag/web`` with a whitelisted name and
@@ -31,6 +31,7 @@ import collections
 import email.utils
 import errno
 import http
+import inspect
 import json
 import logging
 import re
@@ -266,7 +267,7 @@ class Feed:
         sender = asyncio.create_task(self._send_loop(client))
         try:
             async for raw in ws:
-                client.put(self._answer(raw, client, now_s=loop.time()))
+                client.put(await self._answer(raw, client, now_s=loop.time()))
         except ConnectionClosed:
             pass
         finally:
@@ -299,7 +300,7 @@ class Feed:
         except ConnectionClosed:
             pass
 
-    def _answer(self, raw: str | bytes, client: _Client, *, now_s: float) -> dict[str, Any]:
+    async def _answer(self, raw: str | bytes, client: _Client, *, now_s: float) -> dict[str, Any]:
         try:
             request = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: '[[[[...' within max_size
@@ -317,6 +318,8 @@ class Feed:
                 f"too many labels: slow down ({cfg.label_burst} at once, then one every {cfg.label_interval_s:g} s)"))
         try:
             text = self.on_label(value)
+            if inspect.isawaitable(text):  # live's labeller refits and writes on a worker thread
+                text = await text
         except StreamtagError as exc:
             return ack_message(value=value, ok=False, text=str(exc))
         except Exception as exc:  # noqa: BLE001 - a failing callback must not take the feed down

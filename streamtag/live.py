@@ -243,12 +243,18 @@ async def run_live(
     return 0
 
 
-def _labeller(teacher: LiveTaste, hello: dict[str, Any], *, tagger: Tagger, sinks: list) -> Callable[[str], str]:
+def _labeller(teacher: LiveTaste, hello: dict[str, Any], *, tagger: Tagger, sinks: list) -> Callable[[str], Any]:
     """The ``on_label`` given to the feed and the keys: label, say whose taste is shown from now on, and tell the
-    sinks (MQTT's like and dislike events)."""
+    sinks (MQTT's like and dislike events).
 
-    def on_label(value: str) -> str:
-        text = teacher.on_label(value)
+    The label's refit and write run on a worker thread, one label at a time and in order, so that hops are not
+    held up: they took up to 88 ms on a profile of 1,700 labels. The profile swaps its fit in as one object, so
+    the tagger scores with the old fit or the new one."""
+    one_at_a_time = asyncio.Lock()
+
+    async def on_label(value: str) -> str:
+        async with one_at_a_time:
+            text = await asyncio.to_thread(teacher.on_label, value)
         hello["taste_source"] = teacher.describe()  # new feed clients and the display see it (same dict)
         message = labelled_message(value=value, t=tagger.samples_seen / tagger.info.sample_rate,
                                    taste_source=hello["taste_source"])

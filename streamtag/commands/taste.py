@@ -13,7 +13,7 @@ from streamtag.core.messages import DISLIKE, LIKE
 from streamtag.errors import AudioFileError, ProfileError
 from streamtag.tag_files import embed_file
 from streamtag.taste.fit import KIND_FILE, make_label
-from streamtag.taste.profile import ModelIdentity, Profile
+from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
 from streamtag.taste.store import (
     default_profile_path,
     load_profile,
@@ -124,14 +124,15 @@ def run_learn(args: argparse.Namespace) -> int:
         console.print(f"{'liked' if value == LIKE else 'disliked':9} {file} ({len(embeddings)} windows)")
     with profile_lock(path):
         profile = load_profile(identity, path, create=True)
-        for label in labels:
-            profile.add(label, refit=False)
+        dropped = sum(profile.add(label, refit=False) for label in labels)
         profile.refit()
         save_profile(profile, path)
     console.print(
         f"taste profile: {profile.n_likes} liked, {profile.n_dislikes} disliked; "
         f"fitted in {profile.fit_ms:.0f} ms; saved to {path}"
     )
+    if dropped:
+        console.print(f"[yellow]the {dropped} oldest labels went[/yellow]: a profile keeps the newest {MAX_LABELS}")
     return 1 if failed else 0
 
 

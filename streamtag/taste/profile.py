@@ -33,6 +33,9 @@ from streamtag.taste.fit import (
 log = logging.getLogger(__name__)
 
 PROFILE_FORMAT = 1
+# At most this many labels: the newest are kept. A person labels a few songs a day, so this is years of
+# labels, and it bounds what a flood (a script on the feed) can do: about 2 MB on disk and a 50 ms refit.
+MAX_LABELS = 1000
 
 
 @dataclass(frozen=True)
@@ -106,14 +109,24 @@ class Profile:
                 f"embedding_dim {self.identity.embedding_dim}"
             )
 
-    def add(self, label: Label, *, refit: bool = True) -> None:
-        """Add a label; a file labelled again replaces its earlier label (the latest verdict counts)."""
+    def add(self, label: Label, *, refit: bool = True) -> int:
+        """Add a label; a file labelled again replaces its earlier label (the latest verdict counts). Returns how
+        many of the oldest labels went to keep ``MAX_LABELS``."""
         self._check(label)
         if label.kind == KIND_FILE:
             self._labels = [lab for lab in self._labels if not (lab.kind == KIND_FILE and lab.source == label.source)]
         self._labels.append(label)
+        dropped = self._keep_newest()
         if refit:
             self.refit()
+        return dropped
+
+    def _keep_newest(self) -> int:
+        dropped = max(0, len(self._labels) - MAX_LABELS)
+        if dropped:
+            log.info("taste profile: %d oldest labels dropped to keep the newest %d", dropped, MAX_LABELS)
+            del self._labels[:dropped]
+        return dropped
 
     def forget(self, source: str) -> int:
         """Remove the labels of a file source (an absolute path) or a live time; returns how many went."""
@@ -124,12 +137,15 @@ class Profile:
             self.refit()
         return removed
 
-    def replace_labels(self, labels: Iterable[Label]) -> None:
+    def replace_labels(self, labels: Iterable[Label]) -> int:
+        """Labels in place of the profile's, the newest ``MAX_LABELS`` of them; returns how many older ones went."""
         self._labels = []
         for label in labels:
             self._check(label)
             self._labels.append(label)
+        dropped = self._keep_newest()
         self.refit()
+        return dropped
 
     # -- fit and score --------------------------------------------------------------------------------------
     def refit(self) -> None:

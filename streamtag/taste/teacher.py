@@ -13,7 +13,7 @@ import numpy as np
 from streamtag.core.messages import DISLIKE, LABEL_VALUES, LIKE
 from streamtag.errors import ProfileError
 from streamtag.taste.fit import KIND_LIVE, make_label, now_iso
-from streamtag.taste.profile import ModelIdentity, Profile
+from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
 from streamtag.taste.store import default_profile_path, load_profile, profile_lock, save_profile
 
 LIVE_LABEL_S = 8.0  # a live label covers the audio of the last seconds
@@ -26,7 +26,8 @@ class LiveTeacher:
     ``observe(windows)`` is given every batch of WindowScores the Tagger produces (it keeps the last
     ``label_s`` seconds); ``on_label("like" | "dislike")`` turns those windows into a label, refits the profile
     (in place, so the Tagger's scorer sees it on its next batch), writes it atomically and returns a line for
-    the user. When a Tagger is attached, its ``taste_scorer`` is switched from the crowd's (None) to the
+    the user. It blocks for the refit and the write: ``streamtag live`` calls it off the event loop. When a
+    Tagger is attached, its ``taste_scorer`` is switched from the crowd's (None) to the
     profile's as soon as the profile has a label.
     """
 
@@ -106,14 +107,15 @@ class LiveTeacher:
                 labels = [] if self._seen_on_disk else list(self.profile.labels)
             labels.append(label)
             start = time.perf_counter()
-            self.profile.replace_labels(labels)
+            dropped = self.profile.replace_labels(labels)
             save_profile(self.profile, self.path)
             self._seen_on_disk = True
             elapsed_ms = (time.perf_counter() - start) * 1000.0
         self._attach()
         seconds = (recent[-1].end_sample - recent[0].start_sample) / self.sample_rate
         verb = "Liked" if value == LIKE else "Disliked"
-        return (
-            f"{verb} the last {seconds:.0f} s ({len(recent)} windows); taste is now "
-            f"{self.profile.describe()}, saved in {elapsed_ms:.0f} ms"
-        )
+        text = (f"{verb} the last {seconds:.0f} s ({len(recent)} windows); taste is now "
+                f"{self.profile.describe()}, saved in {elapsed_ms:.0f} ms")
+        if dropped:
+            text += f"; the oldest label went (a profile keeps the newest {MAX_LABELS})"
+        return text

@@ -160,3 +160,38 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
         proc.stderr.close()
     saved = read_profile(taste_home / PROFILE_FILENAME)
     assert [(lab.kind, lab.value) for lab in saved.labels] == [("live", "dislike")]
+
+
+def test_live_labels_are_refitted_off_the_event_loop_one_at_a_time_in_order():
+    """`live`'s labeller runs the teacher (refit and write: up to 88 ms on a big profile) on a worker thread,
+    so the hops on the event loop go on; labels given together are still saved one after the other."""
+    import asyncio
+    import threading
+
+    from streamtag.live import _labeller
+
+    class Teacher:
+        calls: list[tuple[str, bool]] = []
+
+        def on_label(self, value):
+            self.calls.append((value, threading.current_thread() is threading.main_thread()))
+            time.sleep(0.05)
+            return f"{value} saved"
+
+        def describe(self):
+            return "personal (2 labels)"
+
+    class FakeTagger:
+        samples_seen = 22050
+        info = type("Info", (), {"sample_rate": 22050})
+
+    async def main():
+        hello = {"taste_source": "crowd"}
+        on_label = _labeller(Teacher(), hello, tagger=FakeTagger(), sinks=[])
+        answers = await asyncio.gather(on_label("like"), on_label("dislike"), on_label("like"))
+        return answers, hello
+
+    answers, hello = asyncio.run(main())
+    assert answers == ["like saved", "dislike saved", "like saved"]
+    assert Teacher.calls == [("like", False), ("dislike", False), ("like", False)]  # never on the loop's thread
+    assert hello["taste_source"] == "personal (2 labels)"

@@ -220,3 +220,18 @@ def test_a_data_folder_that_is_a_file_is_a_clear_error(rng, tmp_path):
     blocker.write_text("x")
     with pytest.raises(ProfileError, match="cannot save the taste profile"):
         save_profile(small_profile(rng), blocker / "taste-profile.json")
+
+
+def test_a_profile_keeps_its_newest_labels_up_to_the_bound(rng, taste_home):
+    from streamtag.taste.profile import MAX_LABELS
+
+    profile = small_profile(rng, MAX_LABELS)
+    assert len(profile.labels) == MAX_LABELS
+    newest = make_label("like", kind="live", source="2026-12-01T12:00:00", embeddings=rng.standard_normal((3, D)),
+                        crowd_probs=rng.uniform(0.2, 0.8, 3))
+    assert profile.add(newest) == 1  # one old label went
+    assert len(profile.labels) == MAX_LABELS
+    assert profile.labels[0].source == "/music/1.ogg" and profile.labels[-1].source == newest.source
+    save_profile(profile)
+    assert len(load_profile(IDENTITY).labels) == MAX_LABELS  # the file is bounded too
+    assert profile.replace_labels([*profile.labels, newest, newest]) == 2
