@@ -36,6 +36,9 @@ class ModelConfig:
     dropout: float = 0.3
     tag_names: tuple[str, ...] = ()  # the teacher's tags: a "tags" output when not empty
     teacher_features: int = 0  # width of the teacher's feature vector the embedding learns to predict (0: none)
+    # Heads ("genre", "moods", "taste") that read the CNN's summary (its time mean and max) instead of the
+    # embedding: set by streamtag.train.probe_heads, which says why.
+    summary_heads: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +47,7 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["frontend"] = FrontendConfig(**data["frontend"])
-        for key in ("labels", "mood_names", "channels", "tag_names"):
+        for key in ("labels", "mood_names", "channels", "tag_names", "summary_heads"):
             data[key] = tuple(data.get(key, ()))
         return cls(**data)
 

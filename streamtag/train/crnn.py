@@ -3,6 +3,8 @@
 Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
   audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
   -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
+Heads named in ``config.summary_heads`` read the CNN's summary instead: its time mean and max (B, 2 x 128),
+averaged over the 3 frequency bands.
 
 The tag head and the teacher-feature head learn from a pretrained teacher (see streamtag.train.distill);
 the feature head only shapes the embedding during training and is not exported.
@@ -45,26 +47,35 @@ class CRNN(nn.Module):
         self.gru = nn.GRU(c_in, config.gru_hidden, num_layers=1, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(config.dropout)
         self.embed = nn.Linear(4 * config.gru_hidden, config.embedding_dim)
-        self.genre_head = nn.Linear(config.embedding_dim, len(config.labels))
-        self.taste_head = nn.Linear(config.embedding_dim, 1)
-        self.mood_head = nn.Linear(config.embedding_dim, len(config.mood_names))
+        self.summary_dim = 2 * c_in
+        self.genre_head = nn.Linear(self.head_width("genre"), len(config.labels))
+        self.taste_head = nn.Linear(self.head_width("taste"), 1)
+        self.mood_head = nn.Linear(self.head_width("moods"), len(config.mood_names))
         self.tag_head = nn.Linear(config.embedding_dim, len(config.tag_names)) if config.tag_names else None
         self.feature_head = nn.Linear(config.embedding_dim, config.teacher_features) if config.teacher_features else None
+
+    def head_width(self, head: str) -> int:
+        return self.summary_dim if head in self.config.summary_heads else self.config.embedding_dim
 
     def forward_logmel(self, logmel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Log-mel (B, T, n_mels) -> logits and embedding; the losses use logits for numerical stability."""
         x = self.input_norm(logmel.transpose(1, 2).unsqueeze(-1)).squeeze(-1)  # (B, n_mels, T)
         x = self.cnn(x.transpose(1, 2).unsqueeze(1))  # (B, C, T', F')
-        x = x.mean(dim=3).transpose(1, 2)  # (B, T', C)
-        seq, _ = self.gru(x)  # (B, T', 2H)
+        x = x.mean(dim=3)  # (B, C, T')
+        seq, _ = self.gru(x.transpose(1, 2))  # (B, T', 2H)
         pooled = torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)  # (B, 4H)
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
-        features = self.dropout(hidden)
+        inputs = {"embedding": self.dropout(hidden)}
+        if self.config.summary_heads:
+            inputs["summary"] = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))  # (B, 2C)
+        read = {head: inputs["summary" if head in self.config.summary_heads else "embedding"]
+                for head in ("genre", "taste", "moods")}
+        features = inputs["embedding"]
         out = {
-            "genre_logits": self.genre_head(features),
-            "taste_logit": self.taste_head(features).squeeze(1),
-            "mood_logits": self.mood_head(features),
+            "genre_logits": self.genre_head(read["genre"]),
+            "taste_logit": self.taste_head(read["taste"]).squeeze(1),
+            "mood_logits": self.mood_head(read["moods"]),
             "embedding": embedding,
         }
         if self.tag_head is not None:

@@ -25,6 +25,9 @@ def add_recipe_options(parser) -> None:
     parser.add_argument("--probe-heads", action="store_true",
                         help="after training, refit the genre, mood and taste heads as linear probes on the network's "
                              "features (streamtag.train.probe_heads)")
+    parser.add_argument("--train-seed", type=int, metavar="N",
+                        help="seed of the initial weights and the crops, for several members of an ensemble "
+                             "(default: --seed)")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--weight-decay", type=float, default=1e-2)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -42,4 +45,5 @@ def architecture_of(args) -> dict:
 def train_config_of(args, **fixed) -> TrainConfig:
     return TrainConfig(epochs=args.epochs, average_epochs=args.average_last, mixup_alpha=args.mixup,
                        weight_decay=args.weight_decay, learning_rate=args.lr, tag_weight=args.tag_weight,
-                       feature_weight=args.feature_weight, seed=args.seed, **fixed)
+                       feature_weight=args.feature_weight,
+                       seed=args.seed if args.train_seed is None else args.train_seed, **fixed)
