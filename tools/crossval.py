@@ -4,6 +4,7 @@
     python tools/crossval.py ../shared/data/emotify --fold 1 &
     ...
     python tools/crossval.py ../shared/data/emotify --report      # pool the folds written so far
+    python tools/crossval.py ../shared/data/emotify --report --out runs/a runs/b   # two members as one ensemble
 
 With ``--split none`` the folds cover every labelled track (how the shipped model's recipe is chosen before
 it is trained on all of them with ``streamtag train --all``); by default the test split is left out.
@@ -38,7 +39,7 @@ from streamtag.train.options import add_recipe_options  # noqa: E402
 def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     import torch
 
-    from streamtag.train.crnn import CRNN
+    from streamtag.train.export import load_checkpoint
     from streamtag.train.loop import train
     from streamtag.train.material import Material, unlabelled_tracks
     from streamtag.train.options import architecture_of, train_config_of
@@ -52,7 +53,7 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
     model_config = material.model_config
     unlabelled = unlabelled_tracks(args.unlabelled)
     config = train_config_of(args, patience=args.epochs)
-    out = args.out / f"fold-{args.fold}"
+    out = args.out[0] / f"fold-{args.fold}"
     print(f"fold {args.fold}: training on {len(fitted)} tracks and {len(unlabelled)} unlabelled files, "
           f"scoring {len(held_out)}", flush=True)
     train_set = material.training_set(fitted + unlabelled)
@@ -61,27 +62,20 @@ def train_fold(args, folds: list, labels: tuple[str, ...]) -> None:
         from streamtag.train.probe_heads import refit_checkpoint
 
         print(f"fold {args.fold}: probe heads {refit_checkpoint(out / 'best.pt', train_set, [t.artist for t in fitted + unlabelled])}")
-    model = CRNN(model_config)
-    model.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["model"])
+    model, _ = load_checkpoint(out / "best.pt")  # its own config: the probe heads may read other features
     window_frames = model_config.frontend.n_frames(model_config.window_samples)
     held_out_set = material.training_set(held_out)
     clips = clip_predictions(model, held_out_set.logmels, window_frames=window_frames, hop_frames=config.eval_hop_frames)
     (out / "predictions.json").write_text(json.dumps({
         "fold": args.fold, "folds": args.folds, "epochs": args.epochs, "average_last": args.average_last,
-        "probe_heads": args.probe_heads, "seed": args.seed, "split": str(args.split), "labels": list(labels), "mood_names": list(model_config.mood_names),
+        "probe_heads": args.probe_heads, "seed": args.seed, "train_seed": args.train_seed, "split": str(args.split), "labels": list(labels), "mood_names": list(model_config.mood_names),
         "tag_names": list(model_config.tag_names), "track_ids": [t.track_id for t in held_out],
         "train_track_ids": [t.track_id for t in fitted],
         **{name: values.tolist() for name, values in clips.items()},
     }) + "\n")
 
 
-def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) -> dict:
-    """Pool the folds and score every contender on them (streamtag.train.cv_report)."""
-    from streamtag import metrics
-    from streamtag.train import cv_report
-    from streamtag.train.baseline import FeatureCache
-    from streamtag.train.evaluate import score_clips
-
+def _run_folds(out: Path) -> list[dict]:
     folds = [json.loads(p.read_text()) for p in sorted(out.glob("fold-*/predictions.json"))]
     if not folds:
         raise SystemExit(f"{out}: no fold has finished yet")
@@ -90,6 +84,37 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
     if len(settings) > 1 or len(ids) != len(set(ids)):
         raise SystemExit(f"{out}: its folds come from runs with different settings {sorted(settings)}; "
                          "pool one run's folds (another --out per run)")
+    return folds
+
+
+def ensemble_folds(outs: list[Path]) -> list[dict]:
+    """The folds of one run, or of several runs on the same folds (an ensemble's members, e.g. other
+    --train-seed) with their clip scores averaged, as an exported ensemble averages its members' outputs."""
+    runs = [_run_folds(out) for out in outs]
+    for other, out in zip(runs[1:], outs[1:], strict=True):
+        if [(f["fold"], f["track_ids"]) for f in other] != [(f["fold"], f["track_ids"]) for f in runs[0]]:
+            raise SystemExit(f"{out} and {outs[0]} did not score the same folds: an ensemble needs the same --folds "
+                             "and --seed, and every fold finished in both")
+    folds = []
+    for members in zip(*runs, strict=True):
+        fold = dict(members[0])
+        for key in ("genre", "taste", "moods", "tags"):
+            if key in fold:
+                fold[key] = np.mean([np.array(m[key]) for m in members], axis=0).tolist()
+        folds.append(fold)
+    return folds
+
+
+def report(outs: list[Path], tracks_by_id: dict, *, cache: Path, teacher: Path | None) -> dict:
+    """Pool the folds (of one run, or averaged over several: ``ensemble_folds``) and score every contender on
+    them (streamtag.train.cv_report)."""
+    from streamtag import metrics
+    from streamtag.train import cv_report
+    from streamtag.train.baseline import FeatureCache
+    from streamtag.train.evaluate import score_clips
+
+    folds = ensemble_folds(outs)
+    ids = [i for f in folds for i in f["track_ids"]]
     labels, mood_names = tuple(folds[0]["labels"]), tuple(folds[0]["mood_names"])
     tracks = [tracks_by_id[i] for i in ids]
     fold = np.concatenate([np.full(len(f["track_ids"]), f["fold"]) for f in folds])
@@ -100,6 +125,7 @@ def report(out: Path, tracks_by_id: dict, *, cache: Path, teacher: Path | None) 
     scores = score_clips(labels, tracks, pooled["genre"], pooled["taste"], pooled["moods"], mood_names)
     per_fold = [float(crnn_right[fold == k].mean()) for k in np.unique(fold)]
     result = {
+        "runs": [str(out) for out in outs],
         "n_tracks": len(tracks), "n_artists": len(set(artists)), "folds": [f["fold"] for f in folds],
         "crnn": {**scores.to_dict(), "fold_accuracy": per_fold, "fold_accuracy_spread": [min(per_fold), max(per_fold)]},
     }
@@ -157,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fold", type=int, help="train and score this fold (0-based)")
     parser.add_argument("--report", action="store_true", help="pool the folds that have finished")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "crossval")
+    parser.add_argument("--out", type=Path, nargs="+", default=[REPO / "runs" / "crossval"],
+                        help="the run's folder; with --report, several runs on the same folds are scored as one "
+                             "ensemble (their scores averaged)")
     parser.add_argument("--cache", type=Path, default=Path(user_cache_dir("streamtag")),
                         help="log-mel cache folder (the one `streamtag train` fills)")
     args = parser.parse_args(argv)
@@ -165,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"pass --fold 0..{args.folds - 1} or --report")
     if args.folds < 2 or not 0 <= args.average_last <= args.epochs:
         parser.error("--folds must be 2 or more and --average-last between 0 and --epochs")
+    if not args.report and len(args.out) > 1:
+        parser.error("a fold trains into one --out folder; several are for --report")
     dataset = load_dataset(args.data_dir)
     if args.report:
         result = report(args.out, {t.track_id: t for t in dataset.tracks}, cache=args.cache, teacher=args.teacher)
-        (args.out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+        (args.out[0] / ("report.json" if len(args.out) == 1 else "ensemble-report.json")).write_text(
+            json.dumps(result, indent=1) + "\n")
         print(json.dumps(result, indent=1))
         return 0
     test_ids = set() if args.split == "none" else {t.track_id for t in load_split(Path(args.split), dataset.tracks)["test"]}

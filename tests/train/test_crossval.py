@@ -89,6 +89,24 @@ def test_folds_cover_train_and_valid_by_artist_and_never_read_test(small_dataset
     assert (tmp_path / "cv/fold-0/history.json").read_text() == history
     assert json.loads((tmp_path / "cv/fold-0/predictions.json").read_text()) == folds[0]
 
+    # a second member of an ensemble: the same folds, other initial weights; the report averages the members
+    member = tuple(tmp_path / "cv2" if a == tmp_path / "cv" else a for a in common)
+    for fold in (0, 1):
+        done = run(*member, "--fold", fold, "--train-seed", 1)
+        assert done.returncode == 0, done.stderr
+    seconds = [json.loads((tmp_path / f"cv2/fold-{k}/predictions.json").read_text()) for k in (0, 1)]
+    assert seconds[0]["genre"] != folds[0]["genre"]  # another seed, another model
+    both = run(*common[:-2], "--out", tmp_path / "cv", tmp_path / "cv2", "--cache", tmp_path / "cache", "--report")
+    assert both.returncode == 0, both.stderr
+    ensemble = json.loads((tmp_path / "cv/ensemble-report.json").read_text())
+    assert ensemble["runs"] == [str(tmp_path / "cv"), str(tmp_path / "cv2")]
+    mean = [np.mean([f["genre"], g["genre"]], axis=0) for f, g in zip(folds, seconds, strict=True)]
+    truth = [[i.split("/")[0] for i in f["track_ids"]] for f in folds]
+    expected = [np.mean([labels[int(np.argmax(p))] == t for p, t in zip(m, ts, strict=True)]) for m, ts in zip(mean, truth, strict=True)]
+    assert ensemble["crnn"]["fold_accuracy"] == pytest.approx(expected)
+    mixed = run(*common[:-2], "--out", tmp_path / "cv", tmp_path / "cv2", "--cache", tmp_path / "cache", "--fold", 0)
+    assert mixed.returncode != 0 and "several are for --report" in mixed.stderr
+
 
 def test_a_fold_folder_from_other_settings_is_refused_not_reused(small_dataset, tmp_path):
     root, _ = small_dataset
