@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             "teacher": None if material.teacher is None else {
                 "name": material.teacher.teacher, "cache": str(args.teacher), "files_scored": len(material.teacher),
                 "unlabelled": [str(p) for p in args.unlabelled]},
-            "seed": args.seed, "commit": _git_commit(), "device": device,
+            "seed": args.seed, "train_seed": config.seed, "commit": _git_commit(), "device": device,
         }
         reports = train(model_config, config, train_set, valid_set, args.out, resume=args.resume,
                         on_epoch=on_epoch, on_batch=on_batch, extra_state={"provenance": provenance})
