@@ -40,3 +40,11 @@ class FeedError(StreamtagError):
 
 class ProfileError(StreamtagError):
     """A personal taste profile cannot be read, written or applied."""
+
+
+class CorruptProfileError(ProfileError):
+    """The profile file could not be parsed; it has been renamed to ``aside``."""
+
+    def __init__(self, message: str, *, aside) -> None:
+        super().__init__(message)
+        self.aside = aside

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from streamtag.errors import ProfileError
+from streamtag.errors import CorruptProfileError, ProfileError
 from streamtag.taste.profile import PROFILE_FORMAT, ModelIdentity, Profile
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,10 @@ def read_profile(path: Path, *, set_aside_corrupt: bool = True) -> Profile:
         if not set_aside_corrupt:
             raise ProfileError(f"{path}: not a valid taste profile ({type(exc).__name__}: {exc})") from exc
         aside = set_aside(path, "corrupt")
-        raise ProfileError(
+        raise CorruptProfileError(
             f"{path}: the taste profile is corrupt ({type(exc).__name__}: {exc}); it was kept aside as {aside}. "
-            "Teach a new one with 'streamtag taste learn', or restore a copy with 'streamtag taste import'"
+            "Teach a new one with 'streamtag taste learn', or restore a copy with 'streamtag taste import'",
+            aside=aside,
         ) from exc
 
 

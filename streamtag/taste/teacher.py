@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.core.messages import DISLIKE, LABEL_VALUES, LIKE
-from streamtag.errors import ProfileError
+from streamtag.errors import CorruptProfileError, ProfileError
 from streamtag.taste.fit import KIND_LIVE, make_label, now_iso
 from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
 from streamtag.taste.store import default_profile_path, load_profile, profile_lock, save_profile
+
+log = logging.getLogger(__name__)
 
 LIVE_LABEL_S = 8.0  # a live label covers the audio of the last seconds
 LIVE_LOCK_WAIT_S = 0.25  # at most half a hop of stalled audio when another process holds the profile
@@ -101,8 +104,16 @@ class LiveTeacher:
         with profile_lock(self.path, wait_s=LIVE_LOCK_WAIT_S):
             # Another process may have changed the file since we read it ('taste learn', 'forget', 'reset'):
             # start from what is on disk. A file that has gone since we last saw it was reset: start empty.
+            rebuilt = None
             if self.path.exists():
-                labels = list(load_profile(self.profile.identity, self.path).labels)
+                try:
+                    labels = list(load_profile(self.profile.identity, self.path).labels)
+                except CorruptProfileError as exc:
+                    # Damaged behind our back (and now set aside): this process still holds every label it
+                    # last read or wrote, which is better than a profile of one.
+                    labels, rebuilt = list(self.profile.labels), exc.aside
+                    log.warning("the taste profile on disk was corrupt (kept aside as %s); rewritten from the %d "
+                                "labels this streamtag held", exc.aside, len(labels))
             else:
                 labels = [] if self._seen_on_disk else list(self.profile.labels)
             labels.append(label)
@@ -118,4 +129,6 @@ class LiveTeacher:
                 f"{self.profile.describe()}, saved in {elapsed_ms:.0f} ms")
         if dropped:
             text += f"; the oldest label went (a profile keeps the newest {MAX_LABELS})"
+        if rebuilt is not None:
+            text += f"; the profile on disk was corrupt (kept aside as {rebuilt.name}) and was rewritten from this run's labels"
         return text

@@ -89,6 +89,22 @@ def test_live_label_after_a_reset_elsewhere_starts_afresh(taste_home, engine, tr
     assert [lab.value for lab in read_profile(taste_home / PROFILE_FILENAME).labels] == ["dislike"]
 
 
+def test_a_profile_damaged_behind_a_running_live_is_rewritten_from_the_labels_it_held(taste_home, engine, track):
+    tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
+    teacher = LiveTeacher.open(engine.info, tagger=tagger)
+    rate = engine.info.sample_rate
+    for second, value in zip(range(10, 40, 10), ("like", "dislike", "like"), strict=True):
+        teacher.observe(tagger.feed(track[second * rate : (second + 10) * rate]))
+        teacher.on_label(value)
+    path = taste_home / PROFILE_FILENAME
+    path.write_bytes(path.read_bytes()[:500])  # truncated by something else
+    text = teacher.on_label("dislike")
+    assert "corrupt" in text and "rewritten" in text
+    assert [lab.value for lab in read_profile(path).labels] == ["like", "dislike", "like", "dislike"]
+    (aside,) = taste_home.glob(f"{PROFILE_FILENAME}.corrupt-*")
+    assert aside.stat().st_size == 500  # the damaged file is kept for the user to look at
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
