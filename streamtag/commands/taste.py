@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 from streamtag.audio import AUDIO_SUFFIXES, audio_files_in
@@ -122,7 +123,7 @@ def run_learn(args: argparse.Namespace) -> int:
             continue
         labels.append(make_label(value, kind=KIND_FILE, source=str(file), embeddings=embeddings, crowd_probs=crowd))
         console.print(f"{'liked' if value == LIKE else 'disliked':9} {file} ({len(embeddings)} windows)")
-    with profile_lock(path):
+    with profile_lock(path, on_wait=_say_waiting):
         profile = load_profile(identity, path, create=True)
         dropped = sum(profile.add(label, refit=False) for label in labels)
         profile.refit()
@@ -197,7 +198,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_forget(args: argparse.Namespace) -> int:
     path = default_profile_path()
     console = _console()
-    with profile_lock(path):
+    with profile_lock(path, on_wait=_say_waiting):
         profile = read_profile(path)
         removed = 0
         for source in args.sources:
@@ -214,7 +215,7 @@ def run_forget(args: argparse.Namespace) -> int:
 
 def run_reset(_args: argparse.Namespace) -> int:
     path = default_profile_path()
-    with profile_lock(path):
+    with profile_lock(path, on_wait=_say_waiting):
         if not path.exists():
             _console().print(f"no taste profile at {path}: nothing to reset")
             return 0
@@ -240,7 +241,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise ProfileError(f"{args.source}: no such file") from None
     path = default_profile_path()
     console = _console()
-    with profile_lock(path):
+    with profile_lock(path, on_wait=_say_waiting):
         if path.exists():
             backup = set_aside(path, "before-import")
             console.print(f"the previous profile is kept as {backup}")
@@ -255,7 +256,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     identity = ModelIdentity.from_info(engine.info)
     path = default_profile_path()
     console = _console()
-    with profile_lock(path):
+    with profile_lock(path, on_wait=_say_waiting):
         try:
             old = read_profile(path)
         except FileNotFoundError:
@@ -280,3 +281,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     console.print(f"rebuilt {len(labels)} of {len(old.labels)} labels for model {identity.describe()}; "
                   f"the old profile is kept as {backup}")
     return 0
+
+
+def _say_waiting() -> None:
+    print("streamtag: waiting for another streamtag that is writing the taste profile...", file=sys.stderr, flush=True)

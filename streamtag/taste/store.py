@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -195,11 +195,13 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def profile_lock(path: Path | None = None, *, wait_s: float | None = None) -> Iterator[None]:
+def profile_lock(path: Path | None = None, *, wait_s: float | None = None,
+                 on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Serialise read-modify-write of the profile between processes (``taste learn`` while ``live`` runs).
 
     ``wait_s``: give up after this long with a ProfileError ("busy") instead of waiting however long the
-    other writer takes; live labelling runs on the event loop and must not stall the audio.
+    other writer takes, as a live label must. ``on_wait``: called once if the lock is taken, before waiting,
+    so that a command can say what it is waiting for.
     """
     path = path or default_profile_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +212,12 @@ def profile_lock(path: Path | None = None, *, wait_s: float | None = None) -> It
         return
     with open(path.with_name(path.name + ".lock"), "a+b") as handle:
         if wait_s is None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         else:
             deadline = time.monotonic() + wait_s
             while True:

@@ -168,6 +168,26 @@ def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
         pass
 
 
+def test_taste_reset_says_it_waits_for_another_writer(taste_home, rng):
+    save_profile(small_profile(rng))
+    path = taste_home / PROFILE_FILENAME
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pathlib import Path; from streamtag.taste.store import profile_lock; import time\n"
+         f"with profile_lock(Path({str(path)!r})):\n    print('held', flush=True); time.sleep(1.5)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        reset = subprocess.run([sys.executable, "-m", "streamtag", "taste", "reset"], capture_output=True,
+                               text=True, timeout=60, env={**os.environ, "STREAMTAG_HOME": str(taste_home)})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert reset.returncode == 0, reset.stderr
+    assert "waiting for another streamtag that is writing the taste profile" in reset.stderr
+    assert not path.exists()  # it went on once the other writer let go
+
+
 def _hostile(rng, change) -> bytes:
     """A valid profile document with one thing changed, as an attack run wrote them."""
     document = small_profile(rng).to_dict()
