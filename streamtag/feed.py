@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email.utils
 import errno
-import http
 import inspect
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamtag import web_files
 from streamtag.core.messages import LABEL_VALUES, ack_message
 from streamtag.errors import FeedError, StreamtagError
 from streamtag.origin import OwnNames, is_loopback_address
@@ -55,19 +53,6 @@ DEFAULT_PORT = 8765
 # taste profile with thousands of labels (the red team saved 1,700 in 150 s before this limit).
 LABEL_BURST = 5
 LABEL_INTERVAL_S = 2.0
-
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-}
-PAGES = {"/": "dashboard.html", "/overlay": "overlay.html"}
-_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 
 OnLabel = Callable[[str], "str | None"]
 Hellos = Callable[[], list[dict[str, Any]]]  # what a client of a channel gets first, on connect
@@ -170,7 +155,7 @@ class Feed:
         self.config = config or FeedConfig()
         self.hello = hello
         self.on_label = on_label
-        self._pages = PAGES if pages is None else pages
+        self._pages = web_files.PAGES if pages is None else pages
         self._routes = routes or {}
         self._channels: dict[str, Hellos] = {} if hello is None else {"/": lambda: [self.hello]}
         self._clients: set[_Client] = set()
@@ -379,37 +364,11 @@ class Feed:
             return None  # go on with the websocket handshake
         if path in self._routes:
             status, content_type, body = self._routes[path]()
-            return _response(connection, body, content_type, status=status)
-        name = self._pages.get(path)
-        if name is None and path.startswith("/static/"):
-            name = path[len("/static/") :]
-        if name is None or not _STATIC_NAME.match(name) or Path(name).suffix not in CONTENT_TYPES:
+            return web_files.response(body, content_type, status=status)
+        file = web_files.web_file(self._web_dir, self._pages, path)
+        if file is None:
             return connection.respond(404, "not found\n")
-        file = self._web_dir / name
-        if not file.is_file() or file.is_symlink():
-            return connection.respond(404, "not found\n")
-        return _file_response(connection, file)
+        return web_files.file_response(file)
 
 _METHODS = ("GET", "HEAD")
 _FULL = object()  # what _respond says of an upgrade when every slot is taken: _make_room decides
-
-
-def _file_response(connection: Any, file: Path) -> Any:
-    return _response(connection, file.read_bytes(), CONTENT_TYPES[file.suffix])
-
-
-def _response(connection: Any, body: bytes, content_type: str, *, status: int = 200) -> Any:
-    from websockets.datastructures import Headers
-    from websockets.http11 import Response
-
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Length", str(len(body))),
-            ("Content-Type", content_type),
-            ("Cache-Control", "no-cache"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
-    )
-    return Response(status, http.HTTPStatus(status).phrase, headers, body)
