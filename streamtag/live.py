@@ -6,6 +6,12 @@ The pipeline, per block of audio from the source:
         -> feed messages (scores, and an event when the top genre changes) -> Feed.publish + Display.show
         (+ each sink's publish: MQTT, OSC)
 
+A device source that is lost (the sound server quit, the device went) is reopened in place unless
+``exit_on_loss``: meanwhile the feed and the pages stay up, say "source down" (a ``source_down`` event, and
+``source_down`` in the hello for clients that connect then) and ``/health`` answers 503. The tagger is not reset:
+windows go on from the samples seen, so the first window after the gap is scored within a hop of the audio's return
+(a window then spans the gap, as the stream time ``t`` does not count it).
+
 ``streamtag.core.hops.HopProcessor`` is the part without I/O (window scores in, feed messages out);
 ``run_live`` is the adapter that owns the event loop, the source, the feed and the display. Everything runs on one asyncio loop: the model
 call for one window takes a few milliseconds, shorter than any useful hop, so there is no worker thread to
@@ -30,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamtag.core.hops import HopProcessor
-from streamtag.core.messages import labelled_message, model_hello
+from streamtag.core.messages import labelled_message, model_hello, source_event
 from streamtag.core.smoothing import SmoothingConfig
 from streamtag.core.stats import PipelineStats
 from streamtag.core.tagger import Tagger, WindowScores
@@ -66,6 +72,7 @@ class LiveConfig:
     # reference machine cost 8x the CPU (0.8 vs 0.1 core-s per 20 windows) and was slower (14 vs 9 ms median).
     threads: int = 1
     full_window: bool = False  # compute every window's spectrogram whole (for comparison: same scores, more work)
+    exit_on_loss: bool = False  # a lost device ends the run with a DeviceError instead of being reopened
 
 
 class LiveTaste(Protocol):
@@ -100,11 +107,14 @@ AUDIO_STALE_S = 2.0
 
 
 def _health(stats: PipelineStats) -> tuple[int, str, bytes]:
-    """``/health``: 200 while audio flows, 503 when none has come for ``AUDIO_STALE_S``."""
+    """``/health``: 200 while audio flows, 503 when none has come for ``AUDIO_STALE_S`` or the source is down."""
     age = None if stats.last_block_s is None else time.monotonic() - stats.last_block_s
-    flowing = age is not None and age < AUDIO_STALE_S
-    body = {"status": "ok" if flowing else "no audio", "audio_age_s": None if age is None else round(age, 2),
+    flowing = age is not None and age < AUDIO_STALE_S and stats.source_down is None
+    status = "ok" if flowing else "no audio" if stats.source_down is None else "source down"
+    body = {"status": status, "audio_age_s": None if age is None else round(age, 2),
             "hops": stats.hops, "audio_dropped_s": round(stats.audio_dropped_s, 3)}
+    if stats.source_down is not None:
+        body["detail"] = stats.source_down
     return (200 if flowing else 503), "application/json", json.dumps(body).encode()
 
 
@@ -134,7 +144,7 @@ async def run_live(
     teacher = taste(engine, tagger) if taste is not None else None
     smoothing = None if config.smoothing is None else dataclasses.replace(config.smoothing, hop_s=hop_s)
     processor = HopProcessor(info, hop_s=hop_s, smoothing=smoothing)
-    source: Source = open_source(config.source, out_rate=info.sample_rate)
+    source: Source = open_source(config.source, out_rate=info.sample_rate, reopen=not config.exit_on_loss)
     print(
         f"streamtag: {info.name} {info.version} on {engine.provider.upper()} "
         f"(window {info.window_s:.2f} s, hop {hop_s:.3f} s, {_frontend_words(tagger)}); source {source.description}",
@@ -176,6 +186,25 @@ async def run_live(
         display.start(hello)
         _install_signal_handlers(stop)
 
+        def publish(message: dict[str, Any]) -> None:
+            if feed is not None:
+                feed.publish(message)
+            for sink in sinks:
+                sink.publish(message)
+            display.show(message, stats)
+
+        def on_source_state(up: bool, detail: str) -> None:
+            stats.source_down = None if up else detail
+            if up:
+                hello.pop("source_down", None)
+            else:
+                hello["source_down"] = detail  # what clients that connect while it is down are told (same dict)
+            publish(source_event(seq=processor.seq, t=tagger.samples_seen / info.sample_rate, up=up, detail=detail))
+            words = f"source up: {detail}" if up else f"source down: {detail}; reopening it"
+            print(f"streamtag: {words}", file=sys.stderr, flush=True)
+
+        source.on_state = on_source_state
+
         def handle(windows: list[WindowScores], taken_s: float) -> None:
             if teacher is not None and windows:
                 teacher.observe(windows)
@@ -189,11 +218,7 @@ async def run_live(
                     metrics.hop(latency_ms / 1000.0)
                 for message in processor.process(window, latency_ms=latency_ms, audio_dropped_s=stats.audio_dropped_s,
                                                  taste_source=hello["taste_source"]):
-                    if feed is not None:
-                        feed.publish(message)
-                    for sink in sinks:
-                        sink.publish(message)
-                    display.show(message, stats)
+                    publish(message)
 
         async def pump() -> str:
             limit = None if config.duration_s is None else round(config.duration_s * info.sample_rate)

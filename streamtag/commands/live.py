@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                         help="stdin PCM sample format: little-endian float32 or int16 (default f32)")
     parser.add_argument("--channels", type=int, default=None, help="channels of stdin PCM (default 1) or the device")
     parser.add_argument("--fast", action="store_true", help="read a file as fast as it can be tagged")
+    parser.add_argument("--exit-on-loss", action="store_true",
+                        help="end with an error (status 2) when the device or sound server goes away; by default "
+                             "streamtag says \"source down\" (feed, pages, /health) and reopens it when it returns")
     options.add_hop(parser, default=DEFAULT_HOP_S)
     parser.add_argument("--smoothing", type=float, default=SmoothingConfig.time_constant_s, metavar="SECONDS",
                         help="time constant of the score smoothing (default %(default)s; 0 shows each window as is)")
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         output=output,
         duration_s=args.duration,
         full_window=args.full_window,
+        exit_on_loss=args.exit_on_loss,
         smoothing=SmoothingConfig(hop_s=args.hop, time_constant_s=args.smoothing),
     )
     return live_main(config, taste=None if args.no_taste else _taste_factory())

@@ -20,6 +20,8 @@ SCHEMA_VERSION = 2
 LIKE = "like"
 DISLIKE = "dislike"
 LABEL_VALUES = (LIKE, DISLIKE)  # what a label message, a key in the display and a taste profile may say
+SOURCE_DOWN = "source_down"  # the event kinds besides top_changed: live's source lost its input, and back
+SOURCE_UP = "source_up"
 _FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
 TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
 # The highest level a scores message reports: docs/feed.schema.json's maximum. Float audio can go past full scale
@@ -151,6 +153,13 @@ def scores_message(
 
 def event_message(*, seq: int, t: float, previous: str | None, current: str | None) -> dict[str, Any]:
     return {"type": "event", "seq": seq, "t": _r(t), "kind": "top_changed", "previous": previous, "current": current}
+
+
+def source_event(*, seq: int, t: float, up: bool, detail: str) -> dict[str, Any]:
+    """The source lost its input (``source_down``, ``detail`` says why) while ``live`` reopens it, or has it back
+    (``source_up``, ``detail`` is the source). ``seq`` is that of the next scores message, ``t`` the stream time so
+    far: neither moves while the source is down."""
+    return {"type": "event", "seq": seq, "t": _r(t), "kind": SOURCE_UP if up else SOURCE_DOWN, "detail": detail}
 
 
 def labelled_message(*, value: str, t: float, taste_source: str) -> dict[str, Any]:

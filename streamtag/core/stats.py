@@ -38,6 +38,7 @@ class PipelineStats:
     feed_url: str | None = None
     feed_clients: Callable[[], int] = lambda: 0
     last_block_s: float | None = None  # when the source last delivered audio (the caller's monotonic clock)
+    source_down: str | None = None  # why, while the source has lost its input and is being reopened
     hops: int = 0
 
     @property

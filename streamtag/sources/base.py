@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 
 from streamtag.core.stats import CaptureStats
+
+# (up, detail): (False, why) when a source that reopens itself has lost its input, (True, its description) when
+# audio comes again. Called on the event loop, from ``blocks()``.
+StateHook = Callable[[bool, str], None]
 
 
 class Source:
@@ -17,6 +21,7 @@ class Source:
 
     description: str = ""
     kind: str = ""
+    on_state: StateHook | None = None  # set by the consumer; only a source that reopens itself calls it
 
     def __init__(self, *, out_rate: int) -> None:
         self.out_rate = out_rate

@@ -34,8 +34,11 @@ class SourceSpec:
     loop: bool = False  # a file starts again at its end (serve's demos and tests)
 
 
-def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
+def open_source(spec: SourceSpec, *, out_rate: int, reopen: bool = False) -> Source:
     """Build the source ``spec`` names; device errors are DeviceError, file errors AudioFileError.
+
+    ``reopen``: a device (mic or loopback) that is lost is reopened in place, telling its ``on_state``, instead of
+    ending its blocks with a DeviceError (``DeviceSource``).
 
     A URL (``is_stream_url``) is a ``NetworkSource``, which connects when its blocks start: its failures are
     NetworkSourceError (a DeviceError) raised from ``blocks()``, so opening one never blocks the event loop.
@@ -45,7 +48,7 @@ def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
     """
     if spec.source == "auto":
         try:
-            return open_source(replace(spec, source="mic"), out_rate=out_rate)
+            return open_source(replace(spec, source="mic"), out_rate=out_rate, reopen=reopen)
         except DeviceError as exc:
             log.info("no microphone (%s); playing the demo recordings", exc)
             return DemoSource(out_rate=out_rate, fast=spec.fast, note=" (no audio input found; --source loopback|FILE|- for others)")
@@ -56,11 +59,13 @@ def open_source(spec: SourceSpec, *, out_rate: int) -> Source:
         if pulse_source is not None:  # a PulseAudio/PipeWire source name: record it through the pulse device
             return DeviceSource(
                 out_rate=out_rate, device="pulse", rate=spec.rate, channels=spec.channels,
-                env={"PULSE_SOURCE": pulse_source},
+                env={"PULSE_SOURCE": pulse_source}, reopen=reopen,
             )
-        return DeviceSource(out_rate=out_rate, device=spec.device, rate=spec.rate, channels=spec.channels)
+        return DeviceSource(out_rate=out_rate, device=spec.device, rate=spec.rate, channels=spec.channels,
+                            reopen=reopen)
     if spec.source == "loopback":
-        return open_loopback(device=spec.device, rate=spec.rate, channels=spec.channels, out_rate=out_rate)
+        return open_loopback(device=spec.device, rate=spec.rate, channels=spec.channels, out_rate=out_rate,
+                             reopen=reopen)
     if spec.source == "-":
         if spec.rate is None:
             raise DeviceError("--source - needs the PCM's sample rate: add --rate, e.g. --rate 22050")

@@ -41,8 +41,11 @@ LOOPBACK_HELP = {
 }
 
 
-def open_loopback(*, device: str | None, rate: int | None, channels: int | None, out_rate: int) -> DeviceSource:
-    """The loopback source for ``--source loopback [--device D] [--rate R] [--channels C]``."""
+def open_loopback(
+    *, device: str | None, rate: int | None, channels: int | None, out_rate: int, reopen: bool = False
+) -> DeviceSource:
+    """The loopback source for ``--source loopback [--device D] [--rate R] [--channels C]``; ``reopen`` as for
+    ``DeviceSource``."""
     if sys.platform.startswith("linux"):
         monitor = resolve_monitor(device)
         sd = load_sounddevice()
@@ -58,13 +61,15 @@ def open_loopback(*, device: str | None, rate: int | None, channels: int | None,
             )
         env = {"PULSE_SOURCE": monitor} if pa_device == "pulse" else {"PIPEWIRE_NODE": monitor}
         return DeviceSource(
-            out_rate=out_rate, device=pa_device, rate=rate, channels=channels or 2, env=env, kind="loopback"
+            out_rate=out_rate, device=pa_device, rate=rate, channels=channels or 2, env=env, kind="loopback",
+            reopen=reopen,
         )
     if device is not None:
-        return DeviceSource(out_rate=out_rate, device=device, rate=rate, channels=channels, kind="loopback")
+        return DeviceSource(out_rate=out_rate, device=device, rate=rate, channels=channels, kind="loopback",
+                            reopen=reopen)
     candidates = [d for d in list_input_devices() if d.is_loopback]
     if not candidates:
         raise DeviceError(LOOPBACK_HELP.get(sys.platform, "no loopback input found on this system; pass one with --device"))
     return DeviceSource(
-        out_rate=out_rate, device=candidates[0].index, rate=rate, channels=channels, kind="loopback"
+        out_rate=out_rate, device=candidates[0].index, rate=rate, channels=channels, kind="loopback", reopen=reopen
     )

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("http://", "https://", "rtsp://", "rtmp://")
 OPEN_TIMEOUT_S = 10.0  # connecting and reading the stream's header
-READ_TIMEOUT_S = 10.0  # a stream that sends nothing for this long has stopped (as DEVICE_STALL_S for devices)
+READ_TIMEOUT_S = 10.0  # a stream that sends nothing for this long has stopped: servers and proxies pause for seconds
 BUFFER_S = 10.0  # how far the decoder may run ahead of real time, and how far the consumer may fall behind
 _END = object()  # the end of the blocks: the stream finished, or close() was called
 

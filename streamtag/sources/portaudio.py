@@ -1,13 +1,22 @@
-"""The PortAudio boundary: loading sounddevice, and the input devices PortAudio lists.
+"""The PortAudio boundary: loading sounddevice, the input devices PortAudio lists, and initialising it again.
 
 Loading PortAudio, or listing its devices, fails only as a ``DeviceError`` that says what to install or check.
+
+PortAudio reads its device list once, when it initialises: a device that comes back, or a sound server that
+restarts, is seen only after ``reinitialise``. A PortAudio call can hang for as long as the sound server is
+stopped (SIGSTOP), so callers make these calls on a thread of their own and may give up on one: ``abandon``
+then keeps that call from also hanging the interpreter's exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import ctypes.util
+import os
 import sys
+import threading
 from dataclasses import dataclass
 
 from streamtag.errors import DeviceError
@@ -51,6 +60,62 @@ def load_sounddevice():
             "`brew install portaudio` on macOS"
         ) from exc
     return sounddevice
+
+
+def reinitialise(sd) -> None:
+    """Terminate PortAudio and initialise it again, for a fresh device list. Closes every stream still open.
+
+    Call it within ``muted_stderr``: sounddevice's own ``_initialize`` mutes stderr itself, but only until the
+    probe of the devices returns, which is never while a sound server is stopped.
+    """
+    try:
+        if sd._initialized:
+            sd._terminate()
+        sd._check(sd._lib.Pa_Initialize(), "Error initializing PortAudio")
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"cannot initialise PortAudio again: {exc}") from exc
+    sd._initialized += 1  # what sounddevice's exit handler terminates
+
+
+def abandon(sd) -> None:
+    """A PortAudio call is stuck and left to its thread: keep the exit from waiting on it too.
+
+    sounddevice's exit handler calls Pa_Terminate, which waits for the same sound server; and a call stuck within
+    ``muted_stderr`` must not keep stderr muted while streamtag says why it stops.
+    """
+    atexit.unregister(sd._exit_handler)
+    _restore_stderr()
+
+
+_stderr_lock = threading.Lock()
+_saved_stderr: int | None = None  # the real stderr while ``muted_stderr`` has sent fd 2 to /dev/null
+
+
+@contextlib.contextmanager
+def muted_stderr():
+    """fd 2 to /dev/null (the whole process's: not to be nested), back at the end or at ``abandon``.
+
+    While PortAudio initialises, its ALSA and JACK plugins print a screenful as they probe the devices, and every
+    open that fails prints three lines of PortAudio's own."""
+    global _saved_stderr
+    with _stderr_lock:
+        _saved_stderr = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    try:
+        yield
+    finally:
+        _restore_stderr()
+
+
+def _restore_stderr() -> None:
+    global _saved_stderr
+    with _stderr_lock:
+        if _saved_stderr is not None:
+            os.dup2(_saved_stderr, 2)
+            os.close(_saved_stderr)
+            _saved_stderr = None
 
 
 @dataclass(frozen=True, kw_only=True)

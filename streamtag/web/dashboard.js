@@ -201,7 +201,8 @@
   }
 
   function onEvent(_msg) {
-    // top_changed is also visible in the scores' `top`, which the page renders: nothing more to show.
+    // top_changed is also visible in the scores' `top`, which the page renders; source_down and source_up are
+    // states (onState): nothing more to show.
   }
 
   function onState(state, detail) {
@@ -210,7 +211,8 @@
     el.dataset.state = state;
     clearInterval(view.retryTicker);
     view.retryTicker = null;
-    if (state === "disconnected") {
+    el.title = state === "source-down" ? detail.why : "";
+    if (state === "disconnected" || state === "source-down") {
       $("latency").textContent = "–"; // nothing is being processed; the other values stay, dimmed, as the last seen
       $("latency").dataset.ms = "";
       if (view.timeline.length && !view.timeline.last().gap) {
@@ -218,6 +220,8 @@
         $("timeline").dataset.count = String(view.timeline.length);
         drawTimeline();
       }
+    }
+    if (state === "disconnected") {
       view.retryAt = detail.retryAt;
       const tick = () => {
         const s = Math.max(0, Math.ceil((view.retryAt - Date.now()) / 1000));
@@ -226,9 +230,10 @@
       tick();
       view.retryTicker = setInterval(tick, 250);
     } else {
-      el.textContent = { connecting: "connecting", waiting: "waiting for audio", live: "live", silent: "silent" }[
-        state
-      ] || state;
+      el.textContent = {
+        connecting: "connecting", waiting: "waiting for audio", live: "live", silent: "silent",
+        "source-down": "source down",
+      }[state] || state;
     }
   }
 

@@ -9,6 +9,8 @@
  *   waiting       connected, but no scores for STALE_AFTER_MS (the tagger is starting, or its source stalled)
  *   live          connected, the latest scores are not silent
  *   silent        connected, the latest scores are flagged silent
+ *   source-down   connected, but the tagger's source lost its input and is being reopened (detail.why); from a
+ *                 source_down event, or the hello of a feed whose source is down; its source_up means waiting
  *   disconnected  the connection closed; a retry is scheduled (detail.retryAt, a Date.now() time)
  *
  * Classic script, no modules: a module script is refused unless the server sends a JavaScript MIME type, and
@@ -105,6 +107,12 @@
       staleTimer = setTimeout(() => report("waiting"), STALE_AFTER_MS);
     }
 
+    // No scores are due while the source is down: "waiting" would say less than this state does.
+    function sourceDown(why) {
+      clearTimeout(staleTimer);
+      report("source-down", { why: typeof why === "string" ? why : "" });
+    }
+
     function open() {
       retryTimer = null;
       attempts += 1;
@@ -135,11 +143,18 @@
         delayMs = RECONNECT_FIRST_MS;
         if (msg.type === "hello") {
           if (handlers.onHello) handlers.onHello(msg);
+          if (typeof msg.source_down === "string") sourceDown(msg.source_down);
         } else if (msg.type === "scores") {
           armStaleTimer();
           report(msg.silent ? "silent" : "live");
           if (handlers.onScores) handlers.onScores(msg);
         } else if (msg.type === "event") {
+          if (msg.kind === "source_down") {
+            sourceDown(msg.detail);
+          } else if (msg.kind === "source_up") {
+            report("waiting");
+            armStaleTimer();
+          }
           if (handlers.onEvent) handlers.onEvent(msg);
         } else if (msg.type === "ack") {
           if (handlers.onAck) handlers.onAck(msg);

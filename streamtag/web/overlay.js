@@ -9,6 +9,7 @@
   let labelColors = {}; // hello.label_colors
   const STATE_TEXT = {
     connecting: "connecting", waiting: "waiting", live: "live", silent: "silent", disconnected: "offline",
+    "source-down": "source down",
   };
 
   const scale = Number(params.get("scale"));
