@@ -14,7 +14,7 @@ from streamtag.errors import StreamtagError
 
 # Subcommand modules under streamtag.commands, in the order `streamtag --help` lists them. A module whose
 # imports fail (the [train] extra missing, say) is left out of the parser and reported when asked for.
-_COMMANDS = ("live", "serve", "tag", "devices", "doctor", "taste", "train", "evaluate", "bench")
+_COMMANDS = ("live", "serve", "tag", "devices", "doctor", "taste", "train", "evaluate", "bench", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,15 +55,16 @@ def _add_unavailable(subparsers, name: str, exc: ModuleNotFoundError) -> None:
     sub.set_defaults(run=run)
 
 
-# Accepted anywhere on the line, as people type them: before the command or after it.
-_VERBOSITY = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
+# Accepted anywhere on the line, as people type them: before the command or after it (completion offers them
+# after every command too).
+VERBOSITY = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
 
 
 def _split_verbosity(argv: list[str]) -> tuple[list[str], set[str]]:
     """``argv`` without the verbosity flags (up to a ``--``), and which of them were given."""
     end = argv.index("--") if "--" in argv else len(argv)
-    given = {_VERBOSITY[a] for a in argv[:end] if a in _VERBOSITY}
-    return [a for a in argv[:end] if a not in _VERBOSITY] + argv[end:], given
+    given = {VERBOSITY[a] for a in argv[:end] if a in VERBOSITY}
+    return [a for a in argv[:end] if a not in VERBOSITY] + argv[end:], given
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if {"verbose", "quiet"} <= verbosity:
         parser.error("-v and -q say opposite things; give one")
+    # The flags were taken out before parsing, so the parser's own values are always False: the commands read these
+    # (-q also silences progress).
+    args.verbose, args.quiet = "verbose" in verbosity, "quiet" in verbosity
     level = logging.DEBUG if "verbose" in verbosity else logging.ERROR if "quiet" in verbosity else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "run", None):

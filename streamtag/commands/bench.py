@@ -27,9 +27,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from streamtag.commands import options
+from streamtag.commands import options, progress
 from streamtag.live import DEFAULT_HOP_S
 
 TARGET_P99_MS = 15.0
@@ -166,8 +167,11 @@ def bench_stream(path: Path, *, model: Path | None, provider: str, hop_s: float)
             for name, (t, n) in _median_passes(engines, one_pass).items()}
 
 
-def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> dict[str, dict]:
-    """Offline speed for a few thread/batch settings; the first is what `tag` uses by default."""
+def bench_offline(
+    files: list[Path], *, model: Path | None, provider: str, on_setting: Callable[[], None] | None = None,
+) -> dict[str, dict]:
+    """Offline speed for a few thread/batch settings; the first is what `tag` uses by default. ``on_setting`` is
+    called as each setting is done."""
     from streamtag.audio import load_audio
     from streamtag.core.tagger import Tagger
 
@@ -187,6 +191,8 @@ def bench_offline(files: list[Path], *, model: Path | None, provider: str) -> di
                                "windows": n_windows, "elapsed_s": round(elapsed, 3),
                                "times_real_time": round(audio_s / elapsed, 1),
                                "windows_per_s": round(n_windows / elapsed, 1)})
+        if on_setting:
+            on_setting()
     provider_name = next(iter(engines.values())).provider
     return {name: {"files": len(files), "provider": provider_name, "runs": r} for name, r in runs.items()}
 
@@ -197,11 +203,18 @@ def run(args: argparse.Namespace) -> int:
         print("streamtag: error: no audio files given and none found in ../shared/data/gtzan/samples", file=sys.stderr)
         return 2
     source = args.live_source or str(files[0])
+    # tools/bench_live.py's parser has no -q: its runs always say their phases
+    phases = progress.Phases("bench", quiet=getattr(args, "quiet", False))
     result: dict = {"cpu_count": os.cpu_count(), "hop_s": args.hop, "work": work_per_window(model=args.model, hop_s=args.hop)}
-    offline = bench_offline(files, model=args.model, provider=args.provider)
-    stream = bench_stream(files[0], model=args.model, provider=args.provider, hop_s=args.hop)
-    live = bench_live(source, model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
-                      warmup_s=args.warmup_s, device=args.device)
+    with phases.phase(f"offline speed over {len(files)} file(s), {len(OFFLINE_SETTINGS)} thread/batch settings, "
+                      "both paths", total=len(OFFLINE_SETTINGS)) as advance:
+        offline = bench_offline(files, model=args.model, provider=args.provider, on_setting=advance)
+    with phases.phase(f"single-stream windows/s on {files[0].name}, both paths"):
+        stream = bench_stream(files[0], model=args.model, provider=args.provider, hop_s=args.hop)
+    with phases.phase(f"live latency and CPU use: one `streamtag live` per path on {Path(source).name} for "
+                      f"{args.live_s:g} s"):
+        live = bench_live(source, model=args.model, provider=args.provider, hop_s=args.hop, live_s=args.live_s,
+                          warmup_s=args.warmup_s, device=args.device)
     for name in PATHS:
         result[name] = {"offline": offline[name], "single_stream": stream[name], "live": live[name]}
     once, whole = result["frames_once"], result["whole_windows"]

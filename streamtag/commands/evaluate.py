@@ -8,7 +8,7 @@ import logging
 from importlib import resources
 from pathlib import Path
 
-from streamtag.commands import options
+from streamtag.commands import options, progress
 from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
@@ -45,28 +45,29 @@ def _split_for(args, dataset):
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
 
     from streamtag.train.data import load_dataset
     from streamtag.train.evaluate import evaluate_model, save_confusion_png
 
     console = Console()
-    engine = Engine(args.model, provider=args.provider)
-    dataset = load_dataset(args.data_dir)
-    split = _split_for(args, dataset)
+    phases = progress.Phases("evaluate", quiet=args.quiet)
+    with phases.phase(f"loading {args.model} and {args.data_dir}"):
+        engine = Engine(args.model, provider=args.provider)
+        dataset = load_dataset(args.data_dir)
+        split = _split_for(args, dataset)
     tracks = dataset.tracks if args.subset == "all" else split[args.subset]
     if not tracks:
         raise StreamtagError(f"the {args.subset} split of {args.data_dir} is empty")
     tagger = Tagger(engine, hop_samples=engine.info.hop_samples_for(args.hop))
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(f"tagging {len(tracks)} {args.subset} tracks", total=len(tracks))
-        evaluation = evaluate_model(tagger, tracks, on_track=lambda _t: progress.advance(task))
+    with phases.phase(f"tagging {len(tracks)} {args.subset} tracks", total=len(tracks)) as advance:
+        evaluation = evaluate_model(tagger, tracks, on_track=lambda _t: advance())
 
-    args.out.mkdir(parents=True, exist_ok=True)
     png = args.out / f"confusion-{dataset.name}-{args.subset}.png"
-    save_confusion_png(evaluation, png, title=f"{engine.info.name} on {dataset.name} {args.subset} ({evaluation.n_tracks} clips)")
-    (args.out / f"metrics-{dataset.name}-{args.subset}.json").write_text(json.dumps(evaluation.to_dict(), indent=1) + "\n")
+    with phases.phase(f"writing the confusion matrix and metrics to {args.out}"):
+        args.out.mkdir(parents=True, exist_ok=True)
+        save_confusion_png(evaluation, png, title=f"{engine.info.name} on {dataset.name} {args.subset} ({evaluation.n_tracks} clips)")
+        (args.out / f"metrics-{dataset.name}-{args.subset}.json").write_text(json.dumps(evaluation.to_dict(), indent=1) + "\n")
 
     console.print(f"[bold]{engine.info.name} {engine.info.version}[/] on {dataset.name} {args.subset}: {evaluation.n_tracks} clips")
     console.print(f"clip accuracy {evaluation.accuracy:.1%}   macro F1 {evaluation.macro_f1:.3f}")

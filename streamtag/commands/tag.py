@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from streamtag.audio import audio_file_info
-from streamtag.commands import options
+from streamtag.commands import options, progress
 from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import AudioFileError
@@ -46,27 +46,39 @@ def run(args: argparse.Namespace) -> int:
     taste_source = "personal" if profile else "crowd"
     failures = 0
     results = []
-    for path in args.files:
-        try:
-            result = tag_file(tagger, path) | {"taste_source": taste_source}
-        except AudioFileError as exc:
-            failures += 1
-            print(f"streamtag: error: {exc}", file=sys.stderr)
-            continue
-        if tagger.nonfinite_samples:
-            print(f"streamtag: warning: {path}: {tagger.nonfinite_samples} samples were NaN or infinite and were "
-                  "read as silence", file=sys.stderr)
-        cut_short = audio_file_info(path).cut_short
-        if cut_short:
-            result["warning"] = f"cut short: {cut_short}; only the {result['duration_s']:.1f} s that decoded are tagged"
-            print(f"streamtag: warning: {path}: {result['warning']}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            results.append(result)
+    with progress.file_bar(len(args.files), quiet=args.quiet) as files_bar:
+        task = files_bar.add_task("tagging", total=len(args.files), file="")
+        for path in args.files:
+            files_bar.update(task, file=path.name)
+            result = _tag_one(tagger, path, taste_source)
+            files_bar.advance(task)
+            if result is None:
+                failures += 1
+            elif args.json:
+                with progress.stdout_turn(files_bar):
+                    print(json.dumps(result), flush=True)
+            else:
+                results.append(result)
     if results:
         _print_table(results, engine, taste=profile.describe() if profile else "the crowd's (Emotify listeners)")
     return 1 if failures else 0
+
+
+def _tag_one(tagger: Tagger, path: Path, taste_source: str) -> dict | None:
+    """One file's result, its warnings said on stderr; None, with the error said, where it cannot be decoded."""
+    try:
+        result = tag_file(tagger, path) | {"taste_source": taste_source}
+    except AudioFileError as exc:
+        print(f"streamtag: error: {exc}", file=sys.stderr)
+        return None
+    if tagger.nonfinite_samples:
+        print(f"streamtag: warning: {path}: {tagger.nonfinite_samples} samples were NaN or infinite and were "
+              "read as silence", file=sys.stderr)
+    cut_short = audio_file_info(path).cut_short
+    if cut_short:
+        result["warning"] = f"cut short: {cut_short}; only the {result['duration_s']:.1f} s that decoded are tagged"
+        print(f"streamtag: warning: {path}: {result['warning']}", file=sys.stderr)
+    return result
 
 
 # Below this many columns a table of six columns squeezes its cells to nothing: print one block per file instead.

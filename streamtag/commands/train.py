@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
     )
 
+    from streamtag.commands.progress import LogLines
     from streamtag.train.data import (
         load_dataset,
         load_split,
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from streamtag.train.material import Material, unlabelled_tracks
     from streamtag.train.options import architecture_of, train_config_of
 
-    console = Console(stderr=True)
+    # soft_wrap: outside a terminal rich would cut every long line at 80 columns in the log
+    console = Console(stderr=True, soft_wrap=True)
     if not 0 <= args.average_last <= args.epochs:
         raise StreamtagError(f"--average-last must be between 0 and --epochs ({args.epochs}), not {args.average_last}")
     if args.unlabelled and args.teacher is None:
@@ -100,14 +102,20 @@ def run(args: argparse.Namespace) -> int:
                   f"split: {split_source} ({', '.join(f'{k} {len(v)}' for k, v in split.items())}); device {device}")
     started = time.monotonic()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
         fit_tracks = split["train"] + (split["valid"] if no_valid else []) + (split["test"] if args.all else [])
         fit_tracks += unlabelled
         valid_tracks = [] if no_valid else split["valid"]
-        task = progress.add_task("log-mel cache", total=len(fit_tracks) + len(valid_tracks))
+        n_cached = len(fit_tracks) + len(valid_tracks)
+        task = progress.add_task("log-mel cache", total=n_cached)
+        # Outside a terminal there is no bar (rich would draw none, and end with a blank line): whole lines say
+        # how far the cache is instead.
+        lines = None if console.is_terminal else LogLines(console, "log-mel cache", n_cached)
 
         def advance() -> None:
             progress.advance(task)
+            if lines:
+                lines.advance()
 
         train_set = material.training_set(fit_tracks, on_track=advance)
         valid_set = None if no_valid else material.training_set(valid_tracks, on_track=advance)
