@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     with progress.file_bar(len(args.files), quiet=args.quiet) as files_bar:
         task = files_bar.add_task("tagging", total=len(args.files), file="")
         for path in args.files:
-            files_bar.update(task, file=path.name)
+            files_bar.update(task, file=path.name, refresh=True)  # drawn now: a short file is done before the next tick
             result = _tag_one(tagger, path, taste_source)
             files_bar.advance(task)
             if result is None:
