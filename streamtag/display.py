@@ -240,6 +240,8 @@ class TuiDisplay(Display):
             body.add_row("moods", Text("  ".join(f"{name} {s:.2f}" for name, s in moods)))
             if msg["tags"]:  # a model without tags sends none: no empty row for it
                 body.add_row("tags", Text(_tag_list(msg["tags"], sep=" · ")))
+        if stats.source_down is not None:  # the scores above are from before the loss: say so where they are
+            body.add_row(Text("source", style="bold red"), Text(f"down, reopening it: {stats.source_down}", style="bold red"))
         if msg is not None:
             level = msg["level_dbfs"]
             fill = max(0.0, min(1.0, (level - LEVEL_FLOOR_DBFS) / -LEVEL_FLOOR_DBFS))

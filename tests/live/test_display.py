@@ -197,3 +197,16 @@ def test_tui_colours_each_genre_as_the_hello_and_the_pages_do():
     display._hello = hello()
     assert display._colour("rock") == hello()["label_colors"]["rock"] == "#ef4b4b"
     assert display._colour("unknown") == display._colour(None) == "grey50"
+
+
+def test_tui_says_the_source_is_down_while_it_is_and_not_after():
+    display = TuiDisplay(on_quit=lambda: None, on_label=lambda v: v)
+    display._hello = hello()
+    stats = PipelineStats()
+    display.show(scores(3.0), stats)
+    assert "down, reopening" not in render_text(display)
+    stats.source_down = "loopback: pulse stopped delivering audio (unplugged, or the server quit)"
+    text = render_text(display)
+    assert "source  down, reopening it: loopback: pulse stopped delivering audio" in text
+    stats.source_down = None
+    assert "down, reopening" not in render_text(display)
