@@ -1,5 +1,5 @@
 """`streamtag tag --ray PATH...`: whole libraries on Ray (``streamtag.ray_tagging``), the same JSON lines as
-`tag --json` on stdout, Parquet with ``--out``, a progress bar on stderr where stderr is a terminal.
+`tag --json` on stdout, Parquet with ``--out``, a progress bar on stderr where stderr is a terminal (commands/progress.py; not with -q).
 
 Imported by commands/tag.py only when --ray is given: plain `tag` never imports ray.
 """
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
 from streamtag.audio import AUDIO_SUFFIXES
+from streamtag.commands import progress
 from streamtag.engine import Engine
 from streamtag.errors import StreamtagError
 
@@ -28,8 +30,6 @@ def run_on_ray(args: argparse.Namespace) -> int:
             raise
         raise StreamtagError(f"tag --ray needs the [scale] extra (missing module {exc.name!r}): "
                              f"{INSTALL_HINT}") from exc
-    from rich.console import Console
-
     from streamtag.taste.store import load_active_profile
 
     engine = Engine(args.model, provider="cpu")  # the model's facts, and a model that loads, before Ray starts
@@ -41,7 +41,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
         frontends=tuple(info.streaming.frontends) if info.streaming else (),
         taste_scorer=profile.scorer if profile else None, taste_source="personal" if profile else "crowd",
     )
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = progress.stderr_console()
     files = ray_tagging.collect_files(args.files)
     if not files:
         raise StreamtagError(f"no audio files in {', '.join(map(str, args.files))} (those named "
@@ -56,29 +56,21 @@ def run_on_ray(args: argparse.Namespace) -> int:
             console.print(f"streamtag: {done - len(files)} of {done} files are already in {args.out}", markup=False)
         if not files:
             return 0
-        with ray_tagging.ray_session(address=args.ray_address, verbose=getattr(args, "verbose", False)), _progress(console) as progress:
-            task = progress.add_task("tagging", total=len(files))
+        with ray_tagging.ray_session(address=args.ray_address, verbose=args.verbose), \
+                progress.file_bar(len(files), quiet=args.quiet) as files_bar:
+            task = files_bar.add_task("tagging", total=len(files), file="")
             results = ray_tagging.tag_on_ray(files, job, sample_rate=info.sample_rate,
                                              restart_lost_actors=bool(args.ray_address))
             for tagged in results:
-                print(tagged.line, flush=True)
+                with progress.stdout_turn(files_bar):
+                    print(tagged.line, flush=True)
                 if out is not None:
                     out.add(tagged.record)
                 if tagged.failed:
                     failures += 1
-                    console.print(f"streamtag: error: {tagged.record['error']}", markup=False)
+                    files_bar.console.print(f"streamtag: error: {tagged.record['error']}", markup=False)
                 elif tagged.nonfinite_samples:
-                    console.print(f"streamtag: warning: {tagged.file}: {tagged.nonfinite_samples} samples were NaN "
-                                  "or infinite and were read as silence", markup=False)
-                progress.advance(task)
+                    files_bar.console.print(f"streamtag: warning: {tagged.file}: {tagged.nonfinite_samples} samples "
+                                            "were NaN or infinite and were read as silence", markup=False)
+                files_bar.update(task, advance=1, file=Path(tagged.file).name)
     return 1 if failures else 0
-
-
-def _progress(console):
-    """Files done, time taken and time left, on stderr; nothing where stderr is not a terminal. stdout is left
-    alone (rich would otherwise route it through the bar's console, onto stderr): it is for the JSON lines."""
-    from rich import progress as bar
-
-    return bar.Progress(bar.TextColumn("{task.description}"), bar.BarColumn(), bar.MofNCompleteColumn(),
-                        bar.TimeElapsedColumn(), bar.TimeRemainingColumn(), console=console,
-                        disable=not console.is_terminal, redirect_stdout=False, redirect_stderr=False)
