@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -145,25 +146,32 @@ def test_read_profile_of_an_import_does_not_rename_the_users_file(tmp_path):
     assert source.exists()
 
 
+@contextlib.contextmanager
+def lock_held_elsewhere(path: Path, *, seconds: float):
+    """Another process that takes the profile lock of ``path`` for ``seconds``; yields it once it holds the lock."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pathlib import Path; from streamtag.taste.store import profile_lock; import time\n"
+         f"with profile_lock(Path({str(path)!r})):\n    print('held', flush=True); time.sleep({seconds})"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
     """Live labelling gives up quickly while another process holds the profile (e.g. a long 'taste learn')."""
     from streamtag.taste.store import profile_lock
 
     path = tmp_path / "taste-profile.json"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"from pathlib import Path; from streamtag.taste.store import profile_lock; import time\n"
-         f"with profile_lock(Path({str(path)!r})):\n    print('held', flush=True); time.sleep(5)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(path, seconds=5) as holder:
         with pytest.raises(ProfileError, match="busy"):
             with profile_lock(path, wait_s=0.2):
                 pass
         assert holder.poll() is None  # it gave up while the holder (5 s) still held the lock, not after
-    finally:
-        holder.kill()
-        holder.wait()
     with profile_lock(path, wait_s=0.2):  # free again once the holder is gone
         pass
 
@@ -171,18 +179,9 @@ def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
 def test_taste_reset_says_it_waits_for_another_writer(taste_home, rng):
     save_profile(small_profile(rng))
     path = taste_home / PROFILE_FILENAME
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"from pathlib import Path; from streamtag.taste.store import profile_lock; import time\n"
-         f"with profile_lock(Path({str(path)!r})):\n    print('held', flush=True); time.sleep(1.5)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(path, seconds=1.5):
         reset = subprocess.run([sys.executable, "-m", "streamtag", "taste", "reset"], capture_output=True,
                                text=True, timeout=60, env={**os.environ, "STREAMTAG_HOME": str(taste_home)})
-    finally:
-        holder.kill()
-        holder.wait()
     assert reset.returncode == 0, reset.stderr
     assert "waiting for another streamtag that is writing the taste profile" in reset.stderr
     assert not path.exists()  # it went on once the other writer let go
