@@ -8,11 +8,17 @@ The optional metadata key ``streaming`` names the parts that let a stream comput
 (docs/streaming-frontend.md): a front end (audio -> log-mel frames) and the network (a window of frames ->
 the outputs above), each a file beside the model with its SHA-256. The model itself is unchanged, so a
 streamtag that ignores the key still loads it, and a model without the key runs every window in full.
+
+The metadata key ``weights_sha256`` is the model's identity: a digest of its weights, written by export (never
+passed in), which taste profiles are keyed by. A model exported before it existed is identified by the SHA-256
+of its file instead, so it too can never be mistaken for another model that shares its name and version.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,8 @@ BASE_OUTPUTS = ("genre", "taste", "moods", "embedding")
 TAGS_OUTPUT = "tags"
 LOGMEL_NAME = "logmel"  # the front end's output and the network's input: (batch, frames, n_mels)
 STREAMING_VERSION = 1  # of the ``streaming`` metadata; another version is ignored (every window in full)
+WEIGHTS_KEY = "weights_sha256"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 REQUIRED_METADATA = (
     "streamtag.format", "name", "version", "labels", "mood_names", "sample_rate", "window_samples",
     "hop_samples", "embedding_dim",
@@ -72,6 +80,7 @@ class ModelInfo:
     tag_names: tuple[str, ...] = ()
     format_version: str = FORMAT_VERSION
     streaming: StreamingInfo | None = None
+    weights_sha256: str = ""  # the model's identity (module docstring); "" only for a ModelInfo built by hand
 
     @property
     def window_s(self) -> float:
@@ -131,6 +140,7 @@ def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
             tag_names=tuple(json.loads(meta.get("tag_names", "[]"))),
             format_version=version,
             streaming=_parse_streaming(path, meta.get("streaming")),
+            weights_sha256=_identity(path, meta.get(WEIGHTS_KEY)),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: malformed streamtag metadata ({exc}); re-export the model") from exc
@@ -139,6 +149,14 @@ def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
     if not all(isinstance(name, str) for name in info.labels + info.mood_names + info.tag_names):
         raise ModelError(f"{path}: labels, mood names and tag names must be strings; re-export the model")
     return info
+
+
+def _identity(path: Path, stamped: str | None) -> str:
+    if stamped is None:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()  # exported before models were stamped
+    if not _SHA256.fullmatch(stamped):
+        raise ValueError(f"{WEIGHTS_KEY} {stamped!r} is not a SHA-256 in hex")
+    return stamped
 
 
 def _parse_streaming(path: Path, text: str | None) -> StreamingInfo | None:

@@ -78,10 +78,13 @@ class LiveConfig:
 class LiveTaste(Protocol):
     """A personal taste profile taught while tagging (``streamtag.taste.teacher.LiveTeacher`` implements it).
 
-    ``observe`` sees every scored window (it keeps what a label refers to: the last seconds); ``on_label`` is
+    ``hear`` gets every block of audio before the Tagger does, and ``observe`` every scored window (it keeps
+    what a label refers to: the last seconds, and their audio); ``on_label`` is
     called with "like" or "dislike" from the ``g``/``b`` keys or a feed ``label`` message and returns the
     confirmation to show (or raises StreamtagError); ``describe`` says whose taste ``taste`` is now.
     """
+
+    def hear(self, samples: np.ndarray) -> None: ...
 
     def observe(self, windows: list[WindowScores]) -> None: ...
 
@@ -227,6 +230,8 @@ async def run_live(
                 stats.last_block_s = time.monotonic()
                 if limit is not None:
                     block = block[: max(0, limit - tagger.samples_seen)]
+                if teacher is not None:
+                    teacher.hear(block)
                 handle(tagger.feed(block), taken_s)
                 if limit is not None and tagger.samples_seen >= limit:
                     handle(tagger.finish(), time.perf_counter())  # a duration shorter than a window: one padded

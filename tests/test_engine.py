@@ -16,6 +16,22 @@ from tests.conftest import REPO
 FORMAT_1_MODEL = REPO / "tests" / "fixtures" / "format1-streamtag-crnn-1.0.0.onnx"
 
 
+def test_a_model_exported_before_identities_is_identified_by_its_file(tmp_path):
+    """No weights_sha256 in its metadata: the file's SHA-256 stands in, so it cannot pass for another model of
+    the same name and version; a stamp that is not a SHA-256 is refused."""
+    import hashlib
+
+    info = Engine(FORMAT_1_MODEL, provider="cpu").info
+    assert info.weights_sha256 == hashlib.sha256(FORMAT_1_MODEL.read_bytes()).hexdigest()
+    from streamtag.contract import parse_metadata
+
+    meta = {"streamtag.format": "1", "name": "m", "version": "1", "labels": '["a"]', "mood_names": "[]",
+            "sample_rate": "22050", "window_samples": "66150", "hop_samples": "33075", "embedding_dim": "64",
+            "weights_sha256": "not-a-digest"}
+    with pytest.raises(ModelError, match="weights_sha256 'not-a-digest' is not a SHA-256"):
+        parse_metadata(FORMAT_1_MODEL, meta)
+
+
 def test_default_model_is_the_shipped_one(model_path):
     assert default_model_path().resolve() == model_path.resolve()
 

@@ -98,17 +98,23 @@ def _port(address: str) -> Check:
 
 
 def _profile(engine) -> Check:
-    from streamtag.taste.store import default_profile_path, load_active_profile
+    from streamtag.taste.profile import ModelIdentity
+    from streamtag.taste.store import elsewhere_notice, load_active_profile, profile_path_for
 
     if engine is None:
         return Check("taste profile", "warn", "not checked: no model")
+    identity = ModelIdentity.from_info(engine.info)
     try:
         profile = load_active_profile(engine.info)
     except StreamtagError as exc:
         return Check("taste profile", "fail", str(exc))
+    path = profile_path_for(identity)
     if profile is None:
-        return Check("taste profile", "ok", f"none yet (the crowd's taste is shown); {default_profile_path()}")
-    return Check("taste profile", "ok", f"{profile.n_likes} likes, {profile.n_dislikes} dislikes; {default_profile_path()}")
+        notice = elsewhere_notice(identity)
+        if notice:
+            return Check("taste profile", "warn", notice)
+        return Check("taste profile", "ok", f"none yet (the crowd's taste is shown); {path}")
+    return Check("taste profile", "ok", f"{profile.n_likes} likes, {profile.n_dislikes} dislikes; {path}")
 
 
 def checks(args) -> list[Check]:

@@ -117,6 +117,11 @@ def _taste_factory():
         return None
 
     def make(engine, tagger):
-        return LiveTeacher.open(engine.info, tagger=tagger)
+        teacher = LiveTeacher.open(engine.info, tagger=tagger)
+        if not teacher.profile.labels:
+            from streamtag.commands.taste import say_where_the_labels_are
+
+            say_where_the_labels_are(engine.info)
+        return teacher
 
     return make

@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamtag.commands.taste import say_where_the_labels_are
     from streamtag.taste.store import load_active_profile
 
     if args.ray or args.ray_address or args.out or args.resume:
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(args.model, provider=args.provider)
     hop_samples = engine.info.hop_samples_for(args.hop)
     profile = None if args.no_taste else load_active_profile(engine.info)
+    if profile is None and not args.no_taste and not args.quiet:
+        say_where_the_labels_are(engine.info)
     tagger = Tagger(engine, hop_samples=hop_samples, taste_scorer=profile.scorer if profile else None)
     taste_source = "personal" if profile else "crowd"
     failures = 0

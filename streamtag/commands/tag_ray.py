@@ -30,12 +30,15 @@ def run_on_ray(args: argparse.Namespace) -> int:
             raise
         raise StreamtagError(f"tag --ray needs the [scale] extra (missing module {exc.name!r}): "
                              f"{INSTALL_HINT}") from exc
+    from streamtag.commands.taste import say_where_the_labels_are
     from streamtag.taste.store import load_active_profile
 
     engine = Engine(args.model, provider="cpu")  # the model's facts, and a model that loads, before Ray starts
     info = engine.info
     hop_samples = info.hop_samples_for(args.hop)
     profile = None if args.no_taste else load_active_profile(info)
+    if profile is None and not args.no_taste and not args.quiet:
+        say_where_the_labels_are(info)
     job = ray_tagging.TagJob(
         model=str(args.model.resolve()) if args.model else None, provider=args.provider, hop_s=args.hop,
         frontends=tuple(info.streaming.frontends) if info.streaming else (),

@@ -1,4 +1,7 @@
-"""`streamtag taste ...`: teach, inspect, forget, reset, export, import and rebuild the personal taste profile."""
+"""`streamtag taste ...`: teach, inspect, forget, reset, export, import and rebuild the personal taste profile.
+
+Each acts on the profile of the model in use (``--model``, default the shipped one): there is one per model.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,17 @@ from streamtag.commands import options
 from streamtag.core.messages import DISLIKE, LIKE
 from streamtag.errors import AudioFileError, ProfileError
 from streamtag.tag_files import embed_file
-from streamtag.taste.fit import KIND_FILE, make_label
+from streamtag.taste.fit import KIND_FILE, KIND_LIVE, make_label
 from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
 from streamtag.taste.store import (
-    default_profile_path,
+    clip_path,
+    elsewhere_notice,
     load_profile,
+    other_profiles,
     profile_lock,
+    profile_path,
+    profile_path_for,
+    prune_clips,
     read_profile,
     save_profile,
     set_aside,
@@ -47,20 +55,27 @@ def register(subparsers) -> None:
 
     forget = commands.add_parser("forget", help="remove the labels of files (or of a live time)")
     forget.add_argument("sources", nargs="+", metavar="FILE")
+    options.add_model(forget)
     forget.set_defaults(run=run_forget)
 
     reset = commands.add_parser("reset", help="start over (the old profile is kept as a backup file)")
+    options.add_model(reset)
     reset.set_defaults(run=run_reset)
 
     export = commands.add_parser("export", help="copy the profile to a file")
     export.add_argument("out", type=Path, metavar="OUT")
+    options.add_model(export)
     export.set_defaults(run=run_export)
 
-    imp = commands.add_parser("import", help="replace the profile with one exported earlier (old one backed up)")
+    imp = commands.add_parser("import", help="install a profile exported earlier, for its model (old one backed up)")
     imp.add_argument("source", type=Path, metavar="IN")
+    options.add_model(imp)
     imp.set_defaults(run=run_import)
 
-    rebuild = commands.add_parser("rebuild", help="re-embed the labelled files with the current model")
+    rebuild = commands.add_parser(
+        "rebuild", help="carry labels from another model's profile to this model by re-embedding their audio")
+    rebuild.add_argument("--from", dest="source", type=Path, metavar="PROFILE",
+                         help="the profile to carry over (default: the newest profile of another model)")
     options.add_model(rebuild)
     rebuild.set_defaults(run=run_rebuild)
 
@@ -79,6 +94,10 @@ def _engine(args: argparse.Namespace):
     from streamtag.engine import Engine
 
     return Engine(args.model, provider=args.provider)
+
+
+def _identity(args: argparse.Namespace) -> ModelIdentity:
+    return ModelIdentity.from_info(_engine(args).info)
 
 
 def expand_audio_paths(paths: list[Path]) -> list[Path]:
@@ -111,7 +130,7 @@ def run_learn(args: argparse.Namespace) -> int:
     engine = _engine(args)
     identity = ModelIdentity.from_info(engine.info)
     console = _console()
-    path = default_profile_path()
+    path = profile_path_for(identity)
     failed = 0
     labels = []
     for value, file in jobs:  # embed first: the lock is held only for the quick read-modify-write below
@@ -128,6 +147,8 @@ def run_learn(args: argparse.Namespace) -> int:
         dropped = sum(profile.add(label, refit=False) for label in labels)
         profile.refit()
         save_profile(profile, path)
+        if dropped:
+            prune_clips()
     console.print(
         f"taste profile: {profile.n_likes} liked, {profile.n_dislikes} disliked; "
         f"fitted in {profile.fit_ms:.0f} ms; saved to {path}"
@@ -145,6 +166,7 @@ def _profile_summary(profile: Profile, path: Path, model_identity: ModelIdentity
             "name": profile.identity.name,
             "version": profile.identity.version,
             "embedding_dim": profile.identity.embedding_dim,
+            "weights_sha256": profile.identity.weights_sha256,
         },
         "matches_current_model": compatible,
         "likes": profile.n_likes,
@@ -152,28 +174,38 @@ def _profile_summary(profile: Profile, path: Path, model_identity: ModelIdentity
         "cv_auc": profile.cross_validated_auc(),
         "fit_ms": round(profile.fit_ms, 1),
         "labels": [
-            {"value": lab.value, "kind": lab.kind, "source": lab.source, "windows": lab.n_windows, "added": lab.added}
+            {"value": lab.value, "kind": lab.kind, "source": lab.source, "windows": lab.n_windows, "added": lab.added,
+             "clip": lab.clip}
             for lab in profile.labels
         ],
     }
 
 
 def run_show(args: argparse.Namespace) -> int:
-    path = default_profile_path()
+    try:
+        current = _identity(args)
+    except Exception as exc:  # noqa: BLE001 - show must say what it can when the model cannot load
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        else:
+            _console().print(f"[red]cannot load the model[/red] ({exc}), so cannot tell which profile is its own")
+        return 2
+    path = profile_path_for(current)
+    others = [{"path": str(p), "model": prof.identity.describe(), "labels": len(prof.labels)}
+              for p, prof in other_profiles(current)]
     if not path.exists():
         if args.json:
-            print(json.dumps({"path": str(path), "exists": False}))
+            print(json.dumps({"path": str(path), "exists": False, "other_models": others}))
         else:
-            _console().print(f"no taste profile yet ({path}); the crowd's taste is shown. "
-                             "Teach yours with 'streamtag taste learn --like ... --dislike ...'")
+            console = _console()
+            console.print(f"no taste profile yet for model {current.describe()} ({path}); the crowd's taste is shown. "
+                          "Teach yours with 'streamtag taste learn --like ... --dislike ...'")
+            notice = elsewhere_notice(current)
+            if notice:
+                console.print(notice)
         return 0
     profile = read_profile(path)
-    try:
-        current = ModelIdentity.from_info(_engine(args).info)
-    except Exception as exc:  # noqa: BLE001 - show must work even when the model cannot load
-        log.debug("cannot load the model to compare: %s", exc)
-        current = None
-    summary = _profile_summary(profile, path, current)
+    summary = {**_profile_summary(profile, path, current), "other_models": others}
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
@@ -184,22 +216,28 @@ def run_show(args: argparse.Namespace) -> int:
     console.print(f"made for model {profile.identity.describe()}"
                   + ("" if summary["matches_current_model"] else
                      f"  [red]the model in use is {current.describe()}: run 'streamtag taste rebuild'[/red]"))
-    table = Table("label", "kind", "source", "windows", "added")
+    table = Table("label", "kind", "source", "windows", "added", "audio kept")
     for lab in summary["labels"]:
-        table.add_row(lab["value"], lab["kind"], lab["source"], str(lab["windows"]), lab["added"])
+        kept = "the file" if lab["kind"] == KIND_FILE else "clip" if lab["clip"] else "no"
+        table.add_row(lab["value"], lab["kind"], lab["source"], str(lab["windows"]), lab["added"], kept)
     console.print(table)
     auc = summary["cv_auc"]
     auc_text = (f"cross-validated AUC {auc:.2f}" if auc is not None
                 else "cross-validated AUC: needs at least 3 liked and 3 disliked")
     console.print(f"{profile.n_likes} liked, {profile.n_dislikes} disliked; {auc_text}")
+    for other in others:
+        console.print(f"also: {other['labels']} labels for model {other['model']} ({other['path']})")
     return 0
 
 
 def run_forget(args: argparse.Namespace) -> int:
-    path = default_profile_path()
+    path = profile_path_for(_identity(args))
     console = _console()
     with profile_lock(path, on_wait=_say_waiting):
-        profile = read_profile(path)
+        try:
+            profile = read_profile(path)
+        except FileNotFoundError:
+            raise ProfileError(f"no taste profile at {path}: nothing to forget") from None
         removed = 0
         for source in args.sources:
             candidates = {source, str(Path(source).expanduser().resolve())}
@@ -209,23 +247,24 @@ def run_forget(args: argparse.Namespace) -> int:
             removed += n
         if removed:
             save_profile(profile, path)
+            prune_clips()
     console.print(f"forgot {removed} label(s); {profile.n_likes} liked, {profile.n_dislikes} disliked remain")
     return 0 if removed else 1
 
 
-def run_reset(_args: argparse.Namespace) -> int:
-    path = default_profile_path()
+def run_reset(args: argparse.Namespace) -> int:
+    path = profile_path_for(_identity(args))
     with profile_lock(path, on_wait=_say_waiting):
         if not path.exists():
             _console().print(f"no taste profile at {path}: nothing to reset")
             return 0
-        backup = set_aside(path, "reset")
+        backup = set_aside(path, "reset")  # keeps naming its clips, so they stay until it is deleted
     _console().print(f"taste profile reset; the old one is kept as {backup}")
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
-    path = default_profile_path()
+    path = profile_path_for(_identity(args))
     if not path.exists():
         raise ProfileError(f"there is no taste profile to export yet ({path}); teach one with 'streamtag taste learn'")
     profile = read_profile(path)
@@ -239,7 +278,12 @@ def run_import(args: argparse.Namespace) -> int:
         profile = read_profile(args.source, set_aside_corrupt=False)
     except FileNotFoundError:
         raise ProfileError(f"{args.source}: no such file") from None
-    path = default_profile_path()
+    current = _identity(args)
+    named = (profile.identity.name, profile.identity.version, profile.identity.embedding_dim)
+    if profile.identity.weights_sha256 is None and named == (current.name, current.version, current.embedding_dim):
+        # exported before models carried their digest: the name it gives is all there is to go by
+        profile = Profile(current, profile.labels, config=profile.config, created=profile.created)
+    path = profile_path(profile.identity)
     console = _console()
     with profile_lock(path, on_wait=_say_waiting):
         if path.exists():
@@ -248,39 +292,69 @@ def run_import(args: argparse.Namespace) -> int:
         save_profile(profile, path)
     console.print(f"imported {profile.n_likes} liked, {profile.n_dislikes} disliked for model "
                   f"{profile.identity.describe()}")
+    if profile.identity != current:
+        console.print(f"[yellow]it is not for the model in use[/yellow] ({current.describe()}): "
+                      f"'streamtag taste rebuild --from {path}' carries its labels over")
     return 0
+
+
+def _source_profile(args: argparse.Namespace, identity: ModelIdentity) -> tuple[Path, Profile]:
+    if args.source is not None:
+        try:
+            return args.source, read_profile(args.source, set_aside_corrupt=False)
+        except FileNotFoundError:
+            raise ProfileError(f"{args.source}: no such file") from None
+    others = other_profiles(identity)
+    if not others:
+        raise ProfileError(f"no taste profile of another model to carry to {identity.describe()}; "
+                           "name one with --from PROFILE")
+    return others[0]
+
+
+def _reembed(engine, lab) -> tuple:
+    """A label's windows embedded by ``engine``: from its file, or from the clip a live label kept."""
+    if lab.kind == KIND_LIVE:
+        if lab.clip is None:
+            raise AudioFileError("its audio was not kept (labelled before streamtag kept live clips)")
+        return embed_file(engine, clip_path(lab.clip))
+    return embed_file(engine, Path(lab.source))
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
     engine = _engine(args)
     identity = ModelIdentity.from_info(engine.info)
-    path = default_profile_path()
+    source_path, old = _source_profile(args, identity)
+    path = profile_path_for(identity)
     console = _console()
-    with profile_lock(path, on_wait=_say_waiting):
+    carried, dropped = [], []
+    for lab in old.labels:  # embed first: the lock is held only for the read-modify-write below
         try:
-            old = read_profile(path)
-        except FileNotFoundError:
-            raise ProfileError(f"no taste profile at {path}: nothing to rebuild") from None
-        labels, dropped = [], []
-        for lab in old.labels:
-            if lab.kind != KIND_FILE:
-                dropped.append(f"live label {lab.source} (its audio was not kept)")
-                continue
-            try:
-                embeddings, crowd = embed_file(engine, Path(lab.source))
-            except AudioFileError as exc:
-                dropped.append(f"{lab.source} ({exc})")
-                continue
-            labels.append(make_label(lab.value, kind=KIND_FILE, source=lab.source, embeddings=embeddings,
-                                     crowd_probs=crowd, added=lab.added))
-        new = Profile(identity, labels, config=old.config, created=old.created)
-        backup = set_aside(path, "before-rebuild")
-        save_profile(new, path)
+            embeddings, crowd = _reembed(engine, lab)
+        except AudioFileError as exc:
+            dropped.append(f"{lab.kind} label {lab.source} ({exc})")
+            continue
+        carried.append(make_label(lab.value, kind=lab.kind, source=lab.source, embeddings=embeddings,
+                                  crowd_probs=crowd, added=lab.added, clip=lab.clip))
+    with profile_lock(path, on_wait=_say_waiting):
+        profile = (load_profile(identity, path) if path.exists()
+                   else Profile(identity, config=old.config, created=old.created))
+        have = {(lab.kind, lab.source) for lab in profile.labels}
+        # The labels this model has already win: they were given, or carried, for it.
+        new = [lab for lab in carried if (lab.kind, lab.source) not in have]
+        profile.replace_labels(sorted([*profile.labels, *new], key=lambda lab: lab.added))
+        save_profile(profile, path)
     for item in dropped:
-        console.print(f"[yellow]dropped[/yellow] {item}")
-    console.print(f"rebuilt {len(labels)} of {len(old.labels)} labels for model {identity.describe()}; "
-                  f"the old profile is kept as {backup}")
+        console.print(f"[yellow]not carried[/yellow] {item}")
+    console.print(f"carried {len(new)} of {len(old.labels)} labels from {source_path} (model "
+                  f"{old.identity.describe()}) to model {identity.describe()}: {path}; the old profile is unchanged")
     return 0
+
+
+def say_where_the_labels_are(info) -> None:
+    """When this model has no profile yet but another model has one: say so, and how to carry it over."""
+    notice = elsewhere_notice(ModelIdentity.from_info(info))
+    if notice:
+        print(f"streamtag: {notice}", file=sys.stderr, flush=True)
 
 
 def _say_waiting() -> None:

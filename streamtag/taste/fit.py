@@ -88,6 +88,7 @@ class Label:
     added: str  # ISO 8601, UTC
     embeddings: np.ndarray = field(repr=False)
     crowd_logits: np.ndarray = field(repr=False)
+    clip: str | None = None  # a live label's audio, stored beside the profiles (store.py): it can be re-embedded
 
     @property
     def liked(self) -> bool:
@@ -112,7 +113,8 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def make_label(
-    value: str, *, kind: str, source: str, embeddings: np.ndarray, crowd_probs: np.ndarray, added: str | None = None
+    value: str, *, kind: str, source: str, embeddings: np.ndarray, crowd_probs: np.ndarray, added: str | None = None,
+    clip: str | None = None,
 ) -> Label:
     """A label from window embeddings (n, D) and the crowd's probabilities (n,), thinned and rounded as stored.
 
@@ -133,6 +135,7 @@ def make_label(
         added=added or now_iso(),
         embeddings=embeddings[keep].astype(np.float16).astype(np.float32),
         crowd_logits=logit(crowd_probs[keep]).astype(np.float32),
+        clip=clip,
     )
 
 

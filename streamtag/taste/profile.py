@@ -1,15 +1,19 @@
 """The taste profile: labels plus the model fitted to them, and the JSON document that holds them.
 
-The document holds the format version, the model it was made for (name, version, embedding_dim), the fit
-settings and every label with its source and its embeddings (float16, base64) and crowd logits, so it can be
-refitted without audio and rebuilt (re-embedded) when the model changes. Where it is written, and how, is
-store.py's business.
+The document holds the format version, the model it was made for (name, version, embedding_dim and the
+weights' SHA-256, its identity), the fit settings and every label with its source, its embeddings (float16,
+base64), crowd logits and, for a live label, the name of its stored clip, so it can be refitted without audio
+and carried to another model by re-embedding. Where it is written, and how, is store.py's business.
+
+Format 1 (before models were identified by their weights) is read too: its model has no digest, and
+store.py adopts it for the model whose name, version and embedding_dim it names.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -32,10 +36,12 @@ from streamtag.taste.fit import (
 
 log = logging.getLogger(__name__)
 
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
+READABLE_PROFILE_FORMATS = (1, 2)
 # At most this many labels: the newest are kept. A person labels a few songs a day, so this is years of
 # labels, and it bounds what a flood (a script on the feed) can do: about 2 MB on disk and a 50 ms refit.
 MAX_LABELS = 1000
+CLIP_NAME = re.compile(r"[0-9a-f]{64}\.flac")  # a stored clip: the SHA-256 of its samples
 
 
 @dataclass(frozen=True)
@@ -45,14 +51,20 @@ class ModelIdentity:
     name: str
     version: str
     embedding_dim: int
+    weights_sha256: str | None = None  # None: a format 1 profile, made before models carried their digest
 
     @classmethod
     def from_info(cls, info) -> ModelIdentity:
-        """From an ``contract.ModelInfo`` (or anything with name, version and embedding_dim)."""
-        return cls(name=str(info.name), version=str(info.version), embedding_dim=int(info.embedding_dim))
+        """From a ``contract.ModelInfo`` (or anything with name, version, embedding_dim and weights_sha256)."""
+        return cls(name=str(info.name), version=str(info.version), embedding_dim=int(info.embedding_dim),
+                   weights_sha256=str(info.weights_sha256))
+
+    @property
+    def short_id(self) -> str:
+        return (self.weights_sha256 or "unknown")[:12]
 
     def describe(self) -> str:
-        return f"{self.name} {self.version} (embedding_dim {self.embedding_dim})"
+        return f"{self.name} {self.version} (weights {self.short_id}, embedding_dim {self.embedding_dim})"
 
 
 class Profile:
@@ -193,6 +205,7 @@ class Profile:
                 "name": self.identity.name,
                 "version": self.identity.version,
                 "embedding_dim": self.identity.embedding_dim,
+                "weights_sha256": self.identity.weights_sha256,
             },
             "created": self.created,
             "updated": now_iso(),
@@ -206,6 +219,7 @@ class Profile:
                     "n_windows": lab.n_windows,
                     "embeddings_f16": _encode(lab.embeddings.astype("<f2")),
                     "crowd_logits_f32": _encode(lab.crowd_logits.astype("<f4")),
+                    **({"clip": lab.clip} if lab.clip else {}),
                 }
                 for lab in self._labels
             ],
@@ -217,7 +231,9 @@ class Profile:
         if not isinstance(data, dict) or data.get("kind") != "streamtag-taste-profile":
             raise ValueError("not a streamtag taste profile")
         model = data["model"]
-        identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]))
+        digest = model.get("weights_sha256")
+        identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]),
+                                 None if digest is None else str(digest))
         fit = data.get("fit", {})
         config = replace(FitConfig(), **{k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()})
         if config in FORMER_DEFAULTS:  # a profile that only ever had the defaults of its day gets today's
@@ -233,7 +249,11 @@ class Profile:
                 raise ValueError(f"bad label value/kind {item['value']!r}/{item['kind']!r}")
             if not (np.isfinite(emb).all() and np.isfinite(crowd).all()):
                 raise ValueError(f"non-finite numbers in label {item['source']!r}")
-            labels.append(Label(item["value"], item["kind"], str(item["source"]), str(item["added"]), emb, crowd))
+            clip = item.get("clip")
+            if clip is not None and not CLIP_NAME.fullmatch(str(clip)):  # it becomes a file name: no paths
+                raise ValueError(f"bad clip name {clip!r}")
+            labels.append(Label(item["value"], item["kind"], str(item["source"]), str(item["added"]), emb, crowd,
+                                clip=None if clip is None else str(clip)))
         return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
 
 

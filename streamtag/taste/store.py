@@ -1,33 +1,46 @@
-"""The profile file: where it lives, reading and writing it, and the lock between processes.
+"""The profile files: where they live, reading and writing them, the lock between processes, and live clips.
 
-One JSON file (``taste-profile.json`` in ``platformdirs.user_data_dir("streamtag")``, or in ``$STREAMTAG_HOME``;
-profile.py says what it holds). Writes are atomic: a temporary file in the same folder, fsync, ``os.replace``,
-fsync of the folder. A profile that cannot be parsed is renamed ``*.corrupt-<timestamp>`` and reported; one
-made for another model is reported with the command that fixes it.
+One JSON file per model (``profiles/<name>-<version>-<weights>.json`` in
+``platformdirs.user_data_dir("streamtag")``, or in ``$STREAMTAG_HOME``; profile.py says what it holds), so
+a user who switches models keeps each model's profile, and ``taste rebuild`` carries labels from one to
+another. The audio of live labels is kept in ``clips/`` beside them (FLAC, named by the SHA-256 of their
+samples), so that live labels too can be re-embedded by another model.
+
+Writes are atomic: a temporary file in the same folder, fsync, ``os.replace``, fsync of the folder. A profile
+that cannot be parsed is renamed ``*.corrupt-<timestamp>`` and reported; one made for another model is reported
+with the command that fixes it. The single ``taste-profile.json`` of older streamtags is moved to the
+model it names (name, version and embedding_dim, its only record of the model) the first time that model asks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from streamtag.errors import CorruptProfileError, ProfileError
-from streamtag.taste.profile import PROFILE_FORMAT, ModelIdentity, Profile
+from streamtag.taste.profile import CLIP_NAME, PROFILE_FORMAT, READABLE_PROFILE_FORMATS, ModelIdentity, Profile
 
 log = logging.getLogger(__name__)
 
-PROFILE_FILENAME = "taste-profile.json"
+PROFILES_FOLDER = "profiles"
+CLIPS_FOLDER = "clips"
+LEGACY_FILENAME = "taste-profile.json"  # the one profile of streamtag before profiles were kept per model
 HOME_ENV = "STREAMTAG_HOME"
 # Test hook: seconds to sleep after the temporary file is written and synced, before it replaces the profile,
 # so a test can kill the writer at the worst moment.
 WRITE_PAUSE_ENV = "STREAMTAG_PROFILE_WRITE_PAUSE_S"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 def profile_home() -> Path:
@@ -40,8 +53,70 @@ def profile_home() -> Path:
     return Path(user_data_dir("streamtag"))
 
 
-def default_profile_path() -> Path:
-    return profile_home() / PROFILE_FILENAME
+def profiles_dir() -> Path:
+    return profile_home() / PROFILES_FOLDER
+
+
+def clips_dir() -> Path:
+    return profile_home() / CLIPS_FOLDER
+
+
+def profile_path(identity: ModelIdentity) -> Path:
+    """Where the profile of the model ``identity`` lives: readable by a person, unique by the weights' digest."""
+    name = _UNSAFE.sub("_", identity.name).strip("._") or "model"
+    version = _UNSAFE.sub("_", identity.version).strip("._") or "0"
+    return profiles_dir() / f"{name}-{version}-{identity.short_id}.json"
+
+
+def profile_path_for(identity: ModelIdentity) -> Path:
+    """``profile_path``, after moving a legacy ``taste-profile.json`` made for this model there (once)."""
+    path = profile_path(identity)
+    legacy = profile_home() / LEGACY_FILENAME
+    if path.exists() or not legacy.exists():
+        return path
+    with profile_lock(legacy), profile_lock(path):
+        if path.exists() or not legacy.exists():
+            return path
+        try:
+            old = read_profile(legacy)
+        except ProfileError as exc:
+            log.warning("the old taste profile %s was not moved: %s", legacy, exc)
+            return path
+        named = (old.identity.name, old.identity.version, old.identity.embedding_dim)
+        if old.identity.weights_sha256 is None and named == (identity.name, identity.version, identity.embedding_dim):
+            save_profile(Profile(identity, old.labels, config=old.config, created=old.created), path)
+            moved = set_aside(legacy, "moved")
+            log.warning("moved the taste profile %s to %s (one profile per model now); the old file is %s",
+                        legacy, path, moved.name)
+    return path
+
+
+def other_profiles(identity: ModelIdentity) -> list[tuple[Path, Profile]]:
+    """The profiles with labels made for other models, newest first: what ``taste rebuild`` can carry over."""
+    candidates = sorted(profiles_dir().glob("*.json")) + [profile_home() / LEGACY_FILENAME]
+    found = []
+    for path in candidates:
+        if not path.is_file() or path == profile_path(identity):
+            continue
+        try:
+            profile = read_profile(path, set_aside_corrupt=False)
+        except ProfileError as exc:
+            log.debug("not a profile to carry over: %s", exc)
+            continue
+        if profile.labels and profile.identity != identity:
+            found.append((path.stat().st_mtime, path, profile))
+    return [(path, profile) for _, path, profile in sorted(found, key=lambda item: -item[0])]
+
+
+def elsewhere_notice(identity: ModelIdentity) -> str | None:
+    """For ``tag`` and ``live`` when this model has no profile yet: where the user's labels are, and the fix."""
+    others = other_profiles(identity)
+    if not others:
+        return None
+    _, newest = others[0]
+    return (f"your taste profile ({len(newest.labels)} labels) was made for model {newest.identity.describe()}; "
+            f"the crowd's taste is shown for {identity.describe()}. 'streamtag taste rebuild' carries the labels "
+            "to this model")
 
 
 def _stamp() -> str:
@@ -72,12 +147,12 @@ def read_profile(path: Path, *, set_aside_corrupt: bool = True) -> Profile:
     try:
         data = json.loads(raw.decode("utf-8"))
         fmt = data.get("format") if isinstance(data, dict) else None
-        if isinstance(fmt, int) and fmt > PROFILE_FORMAT:
+        if isinstance(fmt, int) and fmt > max(READABLE_PROFILE_FORMATS):
             raise ProfileError(
                 f"{path}: taste profile format {fmt} was written by a newer streamtag (this one reads format "
                 f"{PROFILE_FORMAT}); upgrade streamtag, or run 'streamtag taste reset' to start over"
             )
-        if fmt != PROFILE_FORMAT:
+        if fmt not in READABLE_PROFILE_FORMATS:
             raise ValueError(f"unknown format {fmt!r}")
         return Profile.from_dict(data)
     except ProfileError:
@@ -98,18 +173,18 @@ def check_compatible(profile: Profile, identity: ModelIdentity, path: Path) -> N
     if profile.identity != identity:
         raise ProfileError(
             f"{path}: the taste profile was made for model {profile.identity.describe()}, but the model in use is "
-            f"{identity.describe()}; run 'streamtag taste rebuild' to re-embed its labelled files with this model "
-            "(live labels cannot be re-embedded and are dropped), or 'streamtag taste reset' to start over"
+            f"{identity.describe()}; run 'streamtag taste rebuild --from {path}' to re-embed its labels with this "
+            "model, or tag with --no-taste to show the crowd's taste"
         )
 
 
 def load_profile(identity: ModelIdentity, path: Path | None = None, *, create: bool = False) -> Profile:
-    """The profile at ``path`` (default: the user's), checked against ``identity``.
+    """The profile at ``path`` (default: the user's for this model), checked against ``identity``.
 
     Missing: a new empty profile when ``create``, else ProfileError. Corrupt: set aside, ProfileError.
     Made for another model: ProfileError naming ``streamtag taste rebuild``; the file is left as it is.
     """
-    path = path or default_profile_path()
+    path = path or profile_path_for(identity)
     try:
         profile = read_profile(path)
     except FileNotFoundError:
@@ -123,13 +198,18 @@ def load_profile(identity: ModelIdentity, path: Path | None = None, *, create: b
 def load_active_profile(info, path: Path | None = None) -> Profile | None:
     """For ``tag`` and ``live``: the user's profile for this model if it exists and has labels, else None.
 
-    ``info`` is the engine's ModelInfo. A corrupt or mismatched profile raises ProfileError (a StreamtagError)
-    with the fix in its message: the caller should let it reach the user rather than fall back silently.
+    ``info`` is the engine's ModelInfo; ``path``, a profile file to use instead (``serve``'s per-stream ones).
+    A corrupt or mismatched profile raises ProfileError (a StreamtagError) with the fix in its message: the
+    caller should let it reach the user rather than fall back silently.
     """
-    path = path or default_profile_path()
+    identity = ModelIdentity.from_info(info)
+    path = path or profile_path_for(identity)
     if not path.exists():
         return None
-    profile = load_profile(ModelIdentity.from_info(info), path)
+    try:
+        profile = load_profile(identity, path)
+    except ProfileError as exc:
+        raise ProfileError(f"{exc} (or run with --no-taste to show the crowd's taste)") from exc
     return profile if profile.active else None
 
 
@@ -144,12 +224,12 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def save_profile(profile: Profile, path: Path | None = None) -> Path:
-    """Write the profile atomically: temp file in the same folder, fsync, os.replace, fsync the folder.
+    """Write the profile (default: where its model's profile lives) atomically: temp file in the same folder, fsync, os.replace, fsync the folder.
 
     A crash at any point leaves either the old file or the new one, never a torn one; a temp file left by a
     crash is ignored by readers and removed by the next successful write.
     """
-    path = path or default_profile_path()
+    path = path or profile_path(profile.identity)
     payload = json.dumps(profile.to_dict(), separators=(",", ":")).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +275,7 @@ def _remove_stale_temps(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def profile_lock(path: Path | None = None, *, wait_s: float | None = None,
+def profile_lock(path: Path, *, wait_s: float | None = None,
                  on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Serialise read-modify-write of the profile between processes (``taste learn`` while ``live`` runs).
 
@@ -203,7 +283,6 @@ def profile_lock(path: Path | None = None, *, wait_s: float | None = None,
     other writer takes, as a live label must. ``on_wait``: called once if the lock is taken, before waiting,
     so that a command can say what it is waiting for.
     """
-    path = path or default_profile_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
@@ -234,3 +313,56 @@ def profile_lock(path: Path | None = None, *, wait_s: float | None = None,
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def save_clip(samples: np.ndarray, sample_rate: int) -> str:
+    """Keep a live label's audio in ``clips/`` (16-bit FLAC); returns its name, the SHA-256 of its samples."""
+    import soundfile as sf
+
+    pcm = np.round(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
+    name = f"{hashlib.sha256(pcm.tobytes()).hexdigest()}.flac"
+    folder = clips_dir()
+    target = folder / name
+    if target.exists():
+        return name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as handle:
+            sf.write(handle, pcm, int(sample_rate), format="FLAC", subtype="PCM_16")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    return name
+
+
+def clip_path(name: str) -> Path:
+    if not CLIP_NAME.fullmatch(name):
+        raise ProfileError(f"{name!r} is not the name of a stored clip")
+    return clips_dir() / name
+
+
+def prune_clips() -> int:
+    """Delete the clips that no profile file (a kept-aside copy included) names any more; returns how many.
+
+    Called when labels go (``forget``, the oldest beyond MAX_LABELS), so clips do not pile up for ever."""
+    folder = clips_dir()
+    if not folder.is_dir():
+        return 0
+    named: set[str] = set()
+    for path in [*profiles_dir().glob("*.json*"), *profile_home().glob(f"{LEGACY_FILENAME}*")]:
+        if path.name.endswith((".lock", ".tmp")):
+            continue
+        try:
+            named.update(CLIP_NAME.findall(path.read_text("utf-8", errors="replace")))
+        except OSError:
+            return 0  # cannot tell what is still named: delete nothing
+    removed = 0
+    for clip in folder.glob("*.flac"):
+        if clip.name not in named:
+            with contextlib.suppress(OSError):
+                clip.unlink()
+                removed += 1
+    return removed

@@ -15,7 +15,7 @@ from streamtag.core.messages import DISLIKE, LABEL_VALUES, LIKE
 from streamtag.errors import CorruptProfileError, ProfileError
 from streamtag.taste.fit import KIND_LIVE, make_label, now_iso
 from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
-from streamtag.taste.store import default_profile_path, load_profile, profile_lock, save_profile
+from streamtag.taste.store import load_profile, profile_lock, profile_path_for, prune_clips, save_clip, save_profile
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ LIVE_LOCK_WAIT_S = 0.25  # at most half a hop of stalled audio when another proc
 class LiveTeacher:
     """Labels the last seconds of live audio from a key press or a feed message, and persists at once.
 
-    ``observe(windows)`` is given every batch of WindowScores the Tagger produces (it keeps the last
-    ``label_s`` seconds); ``on_label("like" | "dislike")`` turns those windows into a label, refits the profile
+    ``hear(samples)`` is given every block of audio before the Tagger, and ``observe(windows)`` every batch of
+    WindowScores it produces (it keeps the last ``label_s`` seconds of both); ``on_label("like" | "dislike")``
+    turns those windows into a label, keeps their audio as the label's clip, refits the profile
     (in place, so the Tagger's scorer sees it on its next batch), writes it atomically and returns a line for
     the user. It blocks for the refit and the write: ``streamtag live`` calls it off the event loop. When a
     Tagger is attached, its ``taste_scorer`` is switched from the crowd's (None) to the
@@ -38,16 +39,22 @@ class LiveTeacher:
         self,
         profile: Profile,
         *,
-        path: Path | None = None,
+        path: Path,
         sample_rate: int,
         label_s: float = LIVE_LABEL_S,
         tagger=None,
     ) -> None:
         self.profile = profile
-        self.path = path or default_profile_path()
+        self.path = path
         self.sample_rate = int(sample_rate)
         self.label_s = float(label_s)
         self._recent: deque = deque()
+        # The audio the recent windows span (at most label_s, or one window when label_s is shorter), plus the
+        # blocks heard before they are scored (before the first window: the last label_s + 10 s): samples
+        # [_heard - len(_audio), _heard) of the stream.
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio_limit = int(round((self.label_s + 10.0) * self.sample_rate))
+        self._heard = 0
         self._lock = threading.Lock()
         self._tagger = tagger
         self._seen_on_disk = self.path.exists()
@@ -56,8 +63,9 @@ class LiveTeacher:
     @classmethod
     def open(cls, info, *, path: Path | None = None, tagger=None, label_s: float = LIVE_LABEL_S) -> LiveTeacher:
         """The teacher for the user's profile for model ``info`` (a new empty one if none exists yet)."""
-        path = path or default_profile_path()
-        profile = load_profile(ModelIdentity.from_info(info), path, create=True)
+        identity = ModelIdentity.from_info(info)
+        path = path or profile_path_for(identity)
+        profile = load_profile(identity, path, create=True)
         return cls(profile, path=path, sample_rate=info.sample_rate, label_s=label_s, tagger=tagger)
 
     @property
@@ -71,6 +79,24 @@ class LiveTeacher:
     def _attach(self) -> None:
         if self._tagger is not None:
             self._tagger.taste_scorer = self.scorer
+
+    def hear(self, samples: np.ndarray) -> None:
+        """The stream's next block of audio, as the Tagger is given it (so sample positions agree)."""
+        with self._lock:
+            self._audio = np.concatenate([self._audio, np.asarray(samples, dtype=np.float32).reshape(-1)])
+            self._heard += len(samples)
+            keep_from = self._recent[0].start_sample if self._recent else self._heard - self._audio_limit
+            excess = len(self._audio) - max(self._heard - keep_from, 0)
+            if excess > 0:
+                self._audio = self._audio[excess:]
+
+    def _clip(self, start: int, end: int) -> np.ndarray | None:
+        """Samples [start, end) of the stream, or None when they were not all heard (a caller that never
+        calls ``hear``): the label is then kept without a clip."""
+        first = self._heard - len(self._audio)
+        if start < first or end > self._heard:
+            return None
+        return self._audio[start - first : end - first]
 
     def observe(self, windows: Iterable) -> None:
         """Remember the windows (WindowScores) that lie within the last ``label_s`` seconds of the stream.
@@ -92,14 +118,18 @@ class LiveTeacher:
             raise ProfileError(f"unknown label {value!r}: use {LIKE!r} or {DISLIKE!r}")
         with self._lock:
             recent = list(self._recent)
+            audio = self._clip(recent[0].start_sample, recent[-1].end_sample) if recent else None
         if not recent:
             raise ProfileError("nothing heard yet to label: wait until the first window has been scored")
+        # Digital silence is not worth a file: re-embedding it teaches nothing.
+        clip = save_clip(audio, self.sample_rate) if audio is not None and np.any(audio) else None
         label = make_label(
             value,
             kind=KIND_LIVE,
             source=now_iso(),
             embeddings=np.stack([w.embedding for w in recent]),
             crowd_probs=np.array([w.crowd_taste for w in recent], dtype=np.float32),
+            clip=clip,
         )
         with profile_lock(self.path, wait_s=LIVE_LOCK_WAIT_S):
             # Another process may have changed the file since we read it ('taste learn', 'forget', 'reset'):
@@ -122,6 +152,8 @@ class LiveTeacher:
             save_profile(self.profile, self.path)
             self._seen_on_disk = True
             elapsed_ms = (time.perf_counter() - start) * 1000.0
+        if dropped:
+            prune_clips()
         self._attach()
         seconds = (recent[-1].end_sample - recent[0].start_sample) / self.sample_rate
         verb = "Liked" if value == LIKE else "Disliked"

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from streamtag import __version__
-from streamtag.contract import FORMAT_VERSION, INPUT_NAME, LOGMEL_NAME, STREAMING_VERSION, output_names
+from streamtag.contract import FORMAT_VERSION, INPUT_NAME, LOGMEL_NAME, STREAMING_VERSION, WEIGHTS_KEY, output_names
 from streamtag.errors import ModelError
 from streamtag.train.checkpoint import strict_json
 from streamtag.train.config import FrontendConfig
@@ -72,12 +72,28 @@ def metadata_for(
     }
 
 
+def weights_digest(proto: onnx.ModelProto) -> str:
+    """The model's identity (contract.WEIGHTS_KEY): SHA-256 over every initialiser and Constant tensor, by name.
+
+    Metadata, doc strings and the order of the graph's lists do not enter it, so re-stamping a model keeps its
+    identity and any change to a weight gives a new one."""
+    tensors = [(init.name, init) for init in proto.graph.initializer]
+    tensors += [(node.output[0], attr.t) for node in proto.graph.node if node.op_type == "Constant"
+                for attr in node.attribute if attr.name == "value"]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(tensors, key=lambda item: item[0]):
+        array = numpy_helper.to_array(tensor)
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 def export_onnx(model: CRNN | CRNNEnsemble, out_path: Path, *, metadata: dict[str, str]) -> None:
-    """Write ``model`` as a single-file ONNX graph with a dynamic batch axis and ``metadata``."""
+    """Write ``model`` as a single-file ONNX graph with a dynamic batch axis, ``metadata`` and its identity."""
     out_path = Path(out_path)
     proto = _traced(model)
     del proto.metadata_props[:]
-    for key, value in metadata.items():
+    for key, value in {**metadata, WEIGHTS_KEY: weights_digest(proto)}.items():
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = f"streamtag {metadata['name']} {metadata['version']}"
     onnx.checker.check_model(proto)
@@ -244,7 +260,8 @@ def to_fp16(src: Path, dst: Path) -> None:
 
     Only the large initialisers are cast, behind Cast nodes, which keeps the graph valid for every op
     (the GRU and BatchNorm included) without a converter dependency. The copy does not name the streaming
-    parts, which hold fp32 weights: it computes every window whole.
+    parts, which hold fp32 weights: it computes every window whole. It keeps the fp32 model's identity
+    (``weights_sha256``): its scores differ by fp16 rounding only, so a taste profile serves both.
     """
     proto = onnx.load(str(src))
     streaming = [prop for prop in proto.metadata_props if prop.key == "streaming"]

@@ -309,6 +309,9 @@ def test_labels_over_the_feed_reach_the_taste_hook(live_env, data_dir, model_pat
         def __init__(self):
             self.labels, self.seen = [], 0
 
+        def hear(self, samples):
+            pass
+
         def observe(self, windows):
             self.seen += len(windows)
 

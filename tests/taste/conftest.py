@@ -18,10 +18,19 @@ N_RANK = 3  # tracks per genre to rank afterwards, by other artists
 
 @pytest.fixture
 def taste_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """STREAMTAG_HOME pointing at a fresh folder: the profile lives at taste_home / taste-profile.json."""
+    """STREAMTAG_HOME pointing at a fresh folder: profiles live in taste_home / "profiles", one per model."""
     home = tmp_path / "home"
     monkeypatch.setenv("STREAMTAG_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def own_path(taste_home: Path, engine: Engine) -> Path:
+    """Where the test model's profile lives in the private home."""
+    from streamtag.taste.profile import ModelIdentity
+    from streamtag.taste.store import profile_path
+
+    return profile_path(ModelIdentity.from_info(engine.info))
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +86,6 @@ def cli(model_path: Path):
     """Run ``streamtag taste ARGS...`` in-process with the test model on the CPU; returns the exit code."""
 
     def run(*args: str) -> int:
-        needs_model = args[0] in ("learn", "rebuild", "show")
-        return main(["taste", *args, *(["--model", str(model_path), "--provider", "cpu"] if needs_model else [])])
+        return main(["taste", *args, "--model", str(model_path), "--provider", "cpu"])
 
     return run

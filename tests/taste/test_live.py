@@ -16,7 +16,7 @@ import pytest
 from streamtag.audio import load_audio
 from streamtag.core.tagger import Tagger
 from streamtag.errors import ProfileError
-from streamtag.taste.store import PROFILE_FILENAME, load_active_profile, read_profile
+from streamtag.taste.store import clip_path, load_active_profile, read_profile
 from streamtag.taste.teacher import LIVE_LABEL_S, LiveTeacher
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def track(data_dir: Path) -> np.ndarray:
     return load_audio(data_dir / "emotify" / "audio" / "electronic" / "1.ogg", sample_rate=22050)
 
 
-def test_a_live_label_changes_the_next_window(taste_home, engine, track):
+def test_a_live_label_changes_the_next_window(taste_home, own_path, engine, track):
     tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
     teacher = LiveTeacher.open(engine.info, tagger=tagger)
     assert teacher.describe() == "crowd" and tagger.taste_scorer is None
@@ -43,7 +43,7 @@ def test_a_live_label_changes_the_next_window(taste_home, engine, track):
     text = teacher.on_label("dislike")
     assert text.startswith(f"Disliked the last {LIVE_LABEL_S:.0f} s")
     assert tagger.taste_scorer is not None and teacher.describe().startswith("personal (1 label:")
-    saved = read_profile(taste_home / PROFILE_FILENAME)  # persisted at once
+    saved = read_profile(own_path)  # persisted at once
     assert [(lab.kind, lab.value) for lab in saved.labels] == [("live", "dislike")]
     covered = saved.labels[0].n_windows
     assert covered == round((LIVE_LABEL_S - engine.info.window_s) / HOP_S) + 1  # windows inside the last 8 s
@@ -61,7 +61,7 @@ def test_a_live_label_changes_the_next_window(taste_home, engine, track):
     assert load_active_profile(engine.info).n_likes == 1
 
 
-def test_live_label_merges_with_labels_written_meanwhile(taste_home, engine, track, genre_files, embedded):
+def test_live_label_merges_with_labels_written_meanwhile(taste_home, own_path, engine, track, genre_files, embedded):
     """`taste learn` in another terminal while live runs: the live label is added to the file's labels."""
     from streamtag.taste.fit import make_label
     from streamtag.taste.store import save_profile
@@ -75,33 +75,33 @@ def test_live_label_merges_with_labels_written_meanwhile(taste_home, engine, tra
     save_profile(other)
     teacher.observe(tagger.feed(track[: 10 * engine.info.sample_rate]))
     teacher.on_label("dislike")
-    assert [(lab.kind, lab.value) for lab in read_profile(taste_home / PROFILE_FILENAME).labels] == [
+    assert [(lab.kind, lab.value) for lab in read_profile(own_path).labels] == [
         ("file", "like"), ("live", "dislike")]
 
 
-def test_live_label_after_a_reset_elsewhere_starts_afresh(taste_home, engine, track, cli):
+def test_live_label_after_a_reset_elsewhere_starts_afresh(taste_home, own_path, engine, track, cli):
     tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
     teacher = LiveTeacher.open(engine.info, tagger=tagger)
     teacher.observe(tagger.feed(track[: 10 * engine.info.sample_rate]))
     teacher.on_label("like")
     assert cli("reset") == 0  # another terminal
     teacher.on_label("dislike")
-    assert [lab.value for lab in read_profile(taste_home / PROFILE_FILENAME).labels] == ["dislike"]
+    assert [lab.value for lab in read_profile(own_path).labels] == ["dislike"]
 
 
-def test_a_profile_damaged_behind_a_running_live_is_rewritten_from_the_labels_it_held(taste_home, engine, track):
+def test_a_profile_damaged_behind_a_running_live_is_rewritten_from_the_labels_it_held(taste_home, own_path, engine, track):
     tagger = Tagger(engine, hop_samples=round(HOP_S * engine.info.sample_rate), batch_size=1)
     teacher = LiveTeacher.open(engine.info, tagger=tagger)
     rate = engine.info.sample_rate
     for second, value in zip(range(10, 40, 10), ("like", "dislike", "like"), strict=True):
         teacher.observe(tagger.feed(track[second * rate : (second + 10) * rate]))
         teacher.on_label(value)
-    path = taste_home / PROFILE_FILENAME
+    path = own_path
     path.write_bytes(path.read_bytes()[:500])  # truncated by something else
     text = teacher.on_label("dislike")
     assert "corrupt" in text and "rewritten" in text
     assert [lab.value for lab in read_profile(path).labels] == ["like", "dislike", "like", "dislike"]
-    (aside,) = taste_home.glob(f"{PROFILE_FILENAME}.corrupt-*")
+    (aside,) = own_path.parent.glob(f"{own_path.name}.corrupt-*")
     assert aside.stat().st_size == 500  # the damaged file is kept for the user to look at
 
 
@@ -112,7 +112,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_path, track):
+def test_label_message_over_the_websocket_changes_the_taste(taste_home, own_path, model_path, track):
     """`streamtag live --source -` fed a track through a pipe; a websocket client labels what it hears."""
     from websockets.sync.client import connect
 
@@ -174,8 +174,30 @@ def test_label_message_over_the_websocket_changes_the_taste(taste_home, model_pa
             proc.kill()
             proc.wait()
         proc.stderr.close()
-    saved = read_profile(taste_home / PROFILE_FILENAME)
+    saved = read_profile(own_path)
     assert [(lab.kind, lab.value) for lab in saved.labels] == [("live", "dislike")]
+    assert clip_path(saved.labels[0].clip).is_file()  # live kept the labelled audio, for another model
+
+
+def test_a_live_label_keeps_the_audio_it_covers(taste_home, own_path, engine, track):
+    """The clip is exactly the samples the label's windows span (16-bit), so another model can re-embed it."""
+    import soundfile as sf
+
+    rate = engine.info.sample_rate
+    tagger = Tagger(engine, hop_samples=round(HOP_S * rate), batch_size=1)
+    teacher = LiveTeacher.open(engine.info, tagger=tagger)
+    for start in range(0, 14 * rate, 4410):  # blocks of 0.2 s, heard before they are tagged, as live does
+        block = track[start : start + 4410]
+        teacher.hear(block)
+        teacher.observe(tagger.feed(block))
+    teacher.on_label("like")
+    (label,) = read_profile(own_path).labels
+    recent = list(teacher._recent)
+    first, end = recent[0].start_sample, recent[-1].end_sample
+    clip, clip_rate = sf.read(clip_path(label.clip), dtype="float32")
+    assert clip_rate == rate and len(clip) == end - first
+    np.testing.assert_allclose(clip, track[first:end], atol=1 / 32767)
+    assert (end - first) / rate <= LIVE_LABEL_S
 
 
 def test_live_labels_are_refitted_off_the_event_loop_one_at_a_time_in_order():

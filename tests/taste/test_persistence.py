@@ -18,21 +18,32 @@ from streamtag.errors import ProfileError
 from streamtag.taste.fit import make_label
 from streamtag.taste.profile import ModelIdentity, Profile
 from streamtag.taste.store import (
-    PROFILE_FILENAME,
     WRITE_PAUSE_ENV,
+    elsewhere_notice,
     load_active_profile,
     load_profile,
+    profile_path,
     read_profile,
     save_profile,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 D = 8
-IDENTITY = ModelIdentity("test-model", "1.0", D)
+IDENTITY = ModelIdentity("test-model", "1.0", D, "ab" * 32)
 
 
-class Info:  # the three fields of contract.ModelInfo that a profile is tied to
-    name, version, embedding_dim = IDENTITY.name, IDENTITY.version, IDENTITY.embedding_dim
+class Info:  # the fields of contract.ModelInfo that a profile is tied to
+    name, version, embedding_dim, weights_sha256 = (IDENTITY.name, IDENTITY.version, IDENTITY.embedding_dim,
+                                                   IDENTITY.weights_sha256)
+
+
+def own() -> Path:
+    """Where IDENTITY's profile lives (in the test's private home)."""
+    return profile_path(IDENTITY)
+
+
+def beside(path: Path, pattern: str) -> list[Path]:
+    return list(path.parent.glob(pattern.replace("NAME", path.name)))
 
 
 def small_profile(rng, n: int = 2) -> Profile:
@@ -47,14 +58,15 @@ def small_profile(rng, n: int = 2) -> Profile:
 def test_round_trip_gives_identical_scores(rng, taste_home):
     profile = small_profile(rng, 4)
     path = save_profile(profile)
-    assert path == taste_home / PROFILE_FILENAME
+    assert path == taste_home / "profiles" / "test-model-1.0-abababababab.json"
     again = load_profile(IDENTITY)
     probe = rng.standard_normal((7, D))
     np.testing.assert_array_equal(again.score(probe), profile.score(probe))
     assert [(lab.value, lab.source) for lab in again.labels] == [(lab.value, lab.source) for lab in profile.labels]
     document = json.loads(path.read_text())
-    assert document["format"] == 1
-    assert document["model"] == {"name": "test-model", "version": "1.0", "embedding_dim": D}
+    assert document["format"] == 2
+    assert document["model"] == {"name": "test-model", "version": "1.0", "embedding_dim": D,
+                                 "weights_sha256": "ab" * 32}
 
 
 def test_no_profile_means_crowd_taste(taste_home):
@@ -64,13 +76,13 @@ def test_no_profile_means_crowd_taste(taste_home):
 @pytest.mark.parametrize("content", [b"{not json", b'{"format": 1, "kind": "streamtag-taste-profile"', b"",
                                      b'{"format": 1, "kind": "streamtag-taste-profile", "model": {}}'])
 def test_corrupt_profile_is_reported_and_kept_aside(rng, taste_home, content):
-    taste_home.mkdir()
-    path = taste_home / PROFILE_FILENAME
+    path = own()
+    path.parent.mkdir(parents=True)
     path.write_bytes(content)
-    with pytest.raises(ProfileError, match="corrupt.*kept aside as") as caught:
+    with pytest.raises(ProfileError, match="corrupt.*kept aside as.*--no-taste") as caught:
         load_active_profile(Info())
     assert not path.exists()
-    aside = list(taste_home.glob(PROFILE_FILENAME + ".corrupt-*"))
+    aside = beside(path, "NAME.corrupt-*")
     assert len(aside) == 1 and aside[0].read_bytes() == content
     assert str(aside[0]) in str(caught.value)
     # the next write starts afresh without touching the kept copy
@@ -79,19 +91,35 @@ def test_corrupt_profile_is_reported_and_kept_aside(rng, taste_home, content):
     assert aside[0].read_bytes() == content and (reloaded.n_likes, reloaded.n_dislikes) == (1, 1)
 
 
-def test_profile_for_another_model_says_rebuild_and_stays_put(rng, taste_home):
+def test_a_profile_file_for_another_model_says_rebuild_and_stays_put(rng, taste_home):
     path = save_profile(small_profile(rng))
     before = path.read_bytes()
-    other = ModelIdentity("test-model", "2.0", D)
-    with pytest.raises(ProfileError, match="taste rebuild") as caught:
-        load_profile(other)
+    other = ModelIdentity("test-model", "2.0", D, "cd" * 32)
+    with pytest.raises(ProfileError, match="taste rebuild --from") as caught:
+        load_profile(other, path)
     assert "test-model 1.0" in str(caught.value) and "test-model 2.0" in str(caught.value)
     assert path.read_bytes() == before
 
 
+def test_each_model_has_its_own_profile(rng, taste_home):
+    """Another model (even one of the same name and version: other weights) starts with the crowd's taste and is
+    told where the labels are; the first model's profile stays its own."""
+    save_profile(small_profile(rng))
+    for other in (ModelIdentity("test-model", "2.0", D, "cd" * 32), ModelIdentity("test-model", "1.0", D, "ef" * 32)):
+        class OtherInfo:
+            name, version, embedding_dim, weights_sha256 = (other.name, other.version, other.embedding_dim,
+                                                           other.weights_sha256)
+
+        assert load_active_profile(OtherInfo()) is None
+        notice = elsewhere_notice(other)
+        assert "2 labels" in notice and "test-model 1.0 (weights abababababab" in notice and "taste rebuild" in notice
+    assert elsewhere_notice(IDENTITY) is None
+    assert load_active_profile(Info()).n_likes == 1
+
+
 def test_profile_from_a_newer_streamtag_is_left_alone(taste_home):
-    taste_home.mkdir()
-    path = taste_home / PROFILE_FILENAME
+    path = own()
+    path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": 99, "kind": "streamtag-taste-profile"}))
     with pytest.raises(ProfileError, match="newer streamtag"):
         load_profile(IDENTITY)
@@ -103,7 +131,7 @@ import numpy as np
 from streamtag.taste.fit import make_label
 from streamtag.taste.profile import ModelIdentity
 from streamtag.taste.store import load_profile, save_profile
-profile = load_profile(ModelIdentity("test-model", "1.0", 8))
+profile = load_profile(ModelIdentity("test-model", "1.0", 8, "ab" * 32))
 rng = np.random.default_rng(7)
 profile.add(make_label("like", kind="file", source="/music/new.ogg", embeddings=rng.standard_normal((5, 8)),
                        crowd_probs=np.full(5, 0.5)))
@@ -120,7 +148,7 @@ def test_sigkill_during_a_write_leaves_the_old_profile_intact(rng, taste_home):
         # The writer logs when it has written and synced the temp file and is about to replace the profile.
         line = writer.stderr.readline()
         assert "pausing" in line, line + writer.stderr.read()
-        temps = list(taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"))
+        temps = beside(path, ".NAME.*.tmp")
         assert len(temps) == 1 and b"/music/new.ogg" in temps[0].read_bytes()  # the new profile, complete
         writer.send_signal(signal.SIGKILL)
         assert writer.wait(timeout=10) == -signal.SIGKILL
@@ -132,10 +160,10 @@ def test_sigkill_during_a_write_leaves_the_old_profile_intact(rng, taste_home):
     survivor = load_profile(IDENTITY)
     assert [lab.source for lab in survivor.labels] == ["/music/0.ogg", "/music/1.ogg", "/music/2.ogg"]
     # a later write succeeds, and removes the dead writer's temp file once it is stale
-    for temp in taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"):
+    for temp in beside(path, ".NAME.*.tmp"):
         os.utime(temp, (time.time() - 3600, time.time() - 3600))
     save_profile(survivor)
-    assert not list(taste_home.glob(f".{PROFILE_FILENAME}.*.tmp"))
+    assert not beside(path, ".NAME.*.tmp")
 
 
 def test_read_profile_of_an_import_does_not_rename_the_users_file(tmp_path):
@@ -176,11 +204,11 @@ def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
         pass
 
 
-def test_taste_reset_says_it_waits_for_another_writer(taste_home, rng):
-    save_profile(small_profile(rng))
-    path = taste_home / PROFILE_FILENAME
+def test_taste_reset_says_it_waits_for_another_writer(taste_home, engine, model_path):
+    path = save_profile(Profile(ModelIdentity.from_info(engine.info)))
     with lock_held_elsewhere(path, seconds=1.5):
-        reset = subprocess.run([sys.executable, "-m", "streamtag", "taste", "reset"], capture_output=True,
+        reset = subprocess.run([sys.executable, "-m", "streamtag", "taste", "reset", "--model", str(model_path),
+                                "--provider", "cpu"], capture_output=True,
                                text=True, timeout=60, env={**os.environ, "STREAMTAG_HOME": str(taste_home)})
     assert reset.returncode == 0, reset.stderr
     assert "waiting for another streamtag that is writing the taste profile" in reset.stderr
@@ -203,34 +231,33 @@ def _hostile(rng, change) -> bytes:
 def test_hostile_profiles_are_set_aside_not_crashed_on_or_hung_in(rng, taste_home, what, change, reason):
     """Found by an attack run: these crashed (ZeroDivisionError) or hung every command that read the profile,
     and were never set aside, so they did it again each time."""
-    taste_home.mkdir()
-    path = taste_home / PROFILE_FILENAME
+    path = own()
+    path.parent.mkdir(parents=True)
     path.write_bytes(_hostile(rng, change))
     with pytest.raises(ProfileError, match=f"corrupt .*{reason}.*kept aside as"):
         load_active_profile(Info())
-    assert not path.exists() and len(list(taste_home.glob(PROFILE_FILENAME + ".corrupt-*"))) == 1
+    assert not path.exists() and len(beside(path, "NAME.corrupt-*")) == 1
 
 
 def test_json_nested_too_deep_to_parse_is_set_aside(taste_home):
-    taste_home.mkdir()
-    (taste_home / PROFILE_FILENAME).write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    own().parent.mkdir(parents=True)
+    own().write_bytes(b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(ProfileError, match="corrupt .*RecursionError.*kept aside as"):
         load_active_profile(Info())
 
 
 def test_a_profile_that_cannot_be_written_is_a_clear_error_and_the_old_one_stays(rng, taste_home, tmp_path):
     """A read-only folder (an attack run got tracebacks here, 8 of 11 cases): one ProfileError, old file intact."""
-    taste_home.mkdir()
     path = save_profile(small_profile(rng))
     before = path.read_bytes()
-    taste_home.chmod(0o500)
+    path.parent.chmod(0o500)
     try:
-        if os.access(taste_home, os.W_OK):  # root ignores permissions: a file where the folder should be instead
+        if os.access(path.parent, os.W_OK):  # root ignores permissions: a file where the folder should be instead
             pytest.skip("this user can write anywhere")
         with pytest.raises(ProfileError, match="cannot save the taste profile .*unchanged. Make its folder writable"):
             save_profile(small_profile(rng, n=4))
     finally:
-        taste_home.chmod(0o700)
+        path.parent.chmod(0o700)
     assert path.read_bytes() == before
 
 

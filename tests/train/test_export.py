@@ -123,3 +123,29 @@ def test_export_needs_a_version(tiny_run, tmp_path):
                              str(tmp_path / "m.onnx")], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "--version" in result.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_models_identity_is_the_digest_of_its_weights(exported, tiny_run, tmp_path, model_path):
+    """Export stamps weights_sha256 from the weights themselves: the fp16 copy keeps it (same network), the same
+    checkpoint exported under another version keeps it, a weight changed gives another, and the shipped
+    model's stamp is the digest of the weights it holds."""
+    from streamtag.contract import WEIGHTS_KEY
+    from streamtag.train.export import weights_digest
+
+    target, fp16, _ = exported
+    stamped = Engine(target, provider="cpu").info.weights_sha256
+    assert stamped == weights_digest(onnx.load(str(target))) and len(stamped) == 64
+    assert Engine(fp16, provider="cpu").info.weights_sha256 == stamped
+    out_dir, _ = tiny_run
+    again = tmp_path / "again.onnx"
+    subprocess.run([sys.executable, str(REPO / "tools" / "export_onnx.py"), str(out_dir / CHECKPOINT_BEST), str(again),
+                    "--version", "9.9.9"], capture_output=True, check=True)
+    assert Engine(again, provider="cpu").info.weights_sha256 == stamped
+    proto = onnx.load(str(target))
+    first = proto.graph.initializer[0]
+    weights = onnx.numpy_helper.to_array(first).copy()
+    weights.flat[0] += 1e-3
+    first.CopyFrom(onnx.numpy_helper.from_array(weights, first.name))
+    assert weights_digest(proto) != stamped
+    shipped = onnx.load(str(model_path))
+    assert {p.key: p.value for p in shipped.metadata_props}[WEIGHTS_KEY] == weights_digest(shipped)
