@@ -9,6 +9,10 @@ The optional metadata key ``streaming`` names the parts that let a stream comput
 the outputs above), each a file beside the model with its SHA-256. The model itself is unchanged, so a
 streamtag that ignores the key still loads it, and a model without the key runs every window in full.
 
+A model may also have the output ``summary`` ``[batch, summary_dim]`` (metadata ``summary_dim``): the time mean and
+max of its last convolution block, which the content head reads (``core/content.py``). A model without it
+still loads; it has no content head.
+
 The metadata key ``weights_sha256`` is the model's identity: a digest of its weights, written by export (never
 passed in), which taste profiles are keyed by. A model exported before it existed is identified by the SHA-256
 of its file instead, so it too can never be mistaken for another model that shares its name and version.
@@ -29,6 +33,7 @@ READABLE_FORMATS = ("1", "2")
 INPUT_NAME = "audio"
 BASE_OUTPUTS = ("genre", "taste", "moods", "embedding")
 TAGS_OUTPUT = "tags"
+SUMMARY_OUTPUT = "summary"  # optional: present when the metadata gives summary_dim
 LOGMEL_NAME = "logmel"  # the front end's output and the network's input: (batch, frames, n_mels)
 STREAMING_VERSION = 1  # of the ``streaming`` metadata; another version is ignored (every window in full)
 WEIGHTS_KEY = "weights_sha256"
@@ -39,9 +44,11 @@ REQUIRED_METADATA = (
 )
 
 
-def output_names(format_version: str) -> tuple[str, ...]:
-    """The outputs a model of ``format_version`` has, in the order the engine reads them."""
-    return BASE_OUTPUTS if format_version == "1" else (*BASE_OUTPUTS, TAGS_OUTPUT)
+def output_names(format_version: str, *, summary: bool = False) -> tuple[str, ...]:
+    """The outputs a model of ``format_version`` has (with ``summary``: and the CNN summary), in the order the
+    engine reads them."""
+    names = BASE_OUTPUTS if format_version == "1" else (*BASE_OUTPUTS, TAGS_OUTPUT)
+    return (*names, SUMMARY_OUTPUT) if summary else names
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class ModelInfo:
     format_version: str = FORMAT_VERSION
     streaming: StreamingInfo | None = None
     weights_sha256: str = ""  # the model's identity (module docstring); "" only for a ModelInfo built by hand
+    summary_dim: int = 0  # width of the optional ``summary`` output; 0: the model has none
 
     @property
     def window_s(self) -> float:
@@ -92,7 +100,7 @@ class ModelInfo:
 
     @property
     def outputs(self) -> tuple[str, ...]:
-        return output_names(self.format_version)
+        return output_names(self.format_version, summary=self.summary_dim > 0)
 
     def hop_samples_for(self, hop_s: float | None) -> int:
         """The hop in samples for ``hop_s`` seconds (None: the model's own hop).
@@ -141,6 +149,7 @@ def parse_metadata(path: Path, meta: dict[str, str]) -> ModelInfo:
             format_version=version,
             streaming=_parse_streaming(path, meta.get("streaming")),
             weights_sha256=_identity(path, meta.get(WEIGHTS_KEY)),
+            summary_dim=int(meta.get("summary_dim", 0)),
         )
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: malformed streamtag metadata ({exc}); re-export the model") from exc
@@ -204,6 +213,8 @@ def check_outputs(info: ModelInfo, outputs: dict[str, list]) -> None:
     }
     if TAGS_OUTPUT in expected_outputs:
         expected[TAGS_OUTPUT] = (outputs[TAGS_OUTPUT], len(info.tag_names))
+    if SUMMARY_OUTPUT in expected_outputs:
+        expected[SUMMARY_OUTPUT] = (outputs[SUMMARY_OUTPUT], info.summary_dim)
     for name, (shape, size) in expected.items():
         if len(shape) != 2 or shape[1] != size:
             raise ModelError(f"{info.path}: {name!r} has shape {shape}, but its metadata implies (batch, {size})")

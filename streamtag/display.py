@@ -32,6 +32,8 @@ BAR_WIDTH = 30
 LEVEL_FLOOR_DBFS = -60.0
 NOTICE_S = 4.0
 LINE_TAGS = 3  # of the feed's top tags, what fits at the end of a line
+# What the panel says while no genre is shown (core/smoothing.py's states).
+STATE_WORDS = {"speech": "speech: not music", "unsure": "unsure: no genre here fits what plays"}
 
 
 class Display:
@@ -100,9 +102,13 @@ def format_line(message: dict[str, Any]) -> str:
         return head + f"{'(silent)':<12} {'':<40}" + tail
     ranked = sorted(message["genre"].items(), key=lambda kv: -kv[1])
     top = message["top"]
-    others = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:4] if label != top)  # the next three
     taste = message["taste"]
-    line = head + f"{top:<12} {message['genre'][top]:.2f}  ({others})  taste {taste:.2f}  " + tail
+    if top is None:  # speech, or unsure: no genre is claimed; the three likeliest are still given
+        others = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:3])
+        line = head + f"{'(' + message.get('state', 'unsure') + ')':<12}       ({others})  taste {taste:.2f}  " + tail
+    else:
+        others = ", ".join(f"{label} {p:.2f}" for label, p in ranked[:4] if label != top)  # the next three
+        line = head + f"{top:<12} {message['genre'][top]:.2f}  ({others})  taste {taste:.2f}  " + tail
     if message["tags"]:
         line += "  tags " + _tag_list(message["tags"][:LINE_TAGS], sep=", ")
     return line
@@ -227,6 +233,9 @@ class TuiDisplay(Display):
         elif msg["silent"]:
             body.add_row("genre", Text("(silent)", style="dim italic"))
         else:
+            if msg["top"] is None:  # speech or unsure: say so above the genres, which then claim nothing
+                body.add_row(Text("now", style="bold yellow"),
+                             Text(STATE_WORDS.get(msg.get("state"), "unsure"), style="bold yellow"))
             for label in hello.get("labels", []):
                 p = msg["genre"].get(label, 0.0)
                 style = f"bold {self._colour(label)}" if label == msg["top"] else self._colour(label)

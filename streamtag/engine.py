@@ -11,13 +11,15 @@ lets those streams compute each spectrogram frame once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from streamtag.contract import INPUT_NAME, TAGS_OUTPUT, check_signature, parse_metadata
+from streamtag.content_file import load_content_head
+from streamtag.contract import INPUT_NAME, SUMMARY_OUTPUT, TAGS_OUTPUT, check_signature, parse_metadata
 from streamtag.core.scorer import Scores
 from streamtag.errors import ModelError
 from streamtag.parts import load_parts
@@ -110,6 +112,7 @@ class Engine:
         self.ort, self.providers, self.device = ort, wanted, self.provider
         self.parts = None if full_window else load_parts(
             ort, path, self.info, options, wanted, self.provider, frontend, threads)
+        self.content_head = load_content_head(path, self.info)
         log.info("model %s %s on %s", self.info.name, self.info.version, self.provider)
 
     def stream(self, *, hop_samples: int) -> FrameStream | WindowStream:
@@ -142,8 +145,11 @@ class Engine:
         tags = named.get(TAGS_OUTPUT)
         if tags is None:
             tags = np.zeros((len(named["genre"]), 0), dtype=np.float32)
-        return Scores(genre=named["genre"], taste=named["taste"], moods=named["moods"],
-                      embedding=named["embedding"], tags=tags)
+        scores = Scores(genre=named["genre"], taste=named["taste"], moods=named["moods"],
+                        embedding=named["embedding"], tags=tags, summary=named.get(SUMMARY_OUTPUT))
+        if self.content_head is None:
+            return scores
+        return dataclasses.replace(scores, content=self.content_head.probabilities(scores))
 
     def _run_bound(self, windows: np.ndarray) -> list[np.ndarray]:
         # IOBinding: the input is copied to the device once and the outputs stay there until read, so no

@@ -1,7 +1,7 @@
 """`tag --ray --out X.parquet`: the JSON records as one Parquet file, and the files it already holds (--resume).
 
-One row per file: ``file``, ``duration_s``, ``top``, ``genre``, ``taste``, ``moods``, ``tags`` (maps of name ->
-value), ``taste_source``, and ``error`` (null for a result; set, with the rest null, for a file that could not
+One row per file: ``file``, ``duration_s``, ``top``, ``state``, ``genre``, ``content``, ``taste``, ``moods``,
+``tags`` (maps of name -> value), ``taste_source``, and ``error`` (null for a result; set, with the rest null, for a file that could not
 be decoded). Rows are written to ``X.parquet.partial``, which replaces ``X.parquet`` when the output is closed,
 on an error and on Ctrl-C too; a run killed outright leaves ``X.parquet`` as it was, so ``--resume`` repeats that
 run's files and never loses an earlier one's. Resuming skips the files with results and tries an error row's
@@ -22,9 +22,9 @@ from streamtag.errors import StreamtagError
 
 _SCORES = pa.map_(pa.string(), pa.float64())
 SCHEMA = pa.schema([
-    ("file", pa.string()), ("duration_s", pa.float64()), ("top", pa.string()), ("genre", _SCORES),
-    ("taste", pa.float64()), ("moods", _SCORES), ("tags", _SCORES), ("taste_source", pa.string()),
-    ("error", pa.string()),
+    ("file", pa.string()), ("duration_s", pa.float64()), ("top", pa.string()), ("state", pa.string()),
+    ("genre", _SCORES), ("content", _SCORES), ("taste", pa.float64()), ("moods", _SCORES), ("tags", _SCORES),
+    ("taste_source", pa.string()), ("error", pa.string()),
 ])
 # Schema metadata naming what produced the rows: resuming with another model or hop would mix two taggings.
 RUN_KEY = b"streamtag.run"
@@ -32,8 +32,9 @@ ROWS_PER_GROUP = 1000
 
 
 def run_identity(info, hop_samples: int) -> dict:
-    """What must not change between a run and its resumption: the model and the hop."""
-    return {"model": str(info.name), "version": str(info.version), "hop_samples": int(hop_samples)}
+    """What must not change between a run and its resumption: the model (its weights) and the hop."""
+    return {"model": str(info.name), "version": str(info.version), "weights_sha256": str(info.weights_sha256),
+            "hop_samples": int(hop_samples)}
 
 
 class ParquetOutput:
@@ -93,11 +94,17 @@ class ParquetOutput:
         try:
             previous = pq.ParquetFile(self.path)
             made_by = json.loads((previous.schema_arrow.metadata or {}).get(RUN_KEY, b"null"))
+            if isinstance(made_by, dict) and "weights_sha256" not in made_by:  # written before runs recorded it:
+                run = {key: value for key, value in run.items() if key != "weights_sha256"}  # what it has
             if made_by != run:
                 raise StreamtagError(f"{self.path} was tagged with {made_by}, not {run}; resume with the same --model "
                                      "and --hop, or choose another --out")
             for batch in previous.iter_batches():
-                for part in pa.Table.from_batches([batch]).cast(self._schema).to_batches():
+                table = pa.Table.from_batches([batch])
+                for field in self._schema:  # columns added since that run (state, content): null in its rows
+                    if field.name not in table.column_names:
+                        table = table.append_column(field, pa.nulls(len(table), field.type))
+                for part in table.select(self._schema.names).cast(self._schema).to_batches():
                     failed = pc.is_valid(part["error"])
                     self._errors.append(part.filter(failed))
                     results = part.filter(pc.invert(failed))

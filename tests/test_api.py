@@ -21,7 +21,8 @@ def test_file_windows_are_the_windows_tag_averages(data_dir, model_path):
     assert [round(w["start_s"], 4) for w in windows[:3]] == [0.0, round(hop_s, 4), round(2 * hop_s, 4)]
     assert windows[0]["end_s"] == pytest.approx(3.0)
     first = windows[0]
-    assert set(first) == {"start_s", "end_s", "top", "genre", "taste", "moods", "tags", "level_dbfs"}
+    assert set(first) == {"start_s", "end_s", "top", "state", "content", "genre", "taste", "moods", "tags",
+                          "level_dbfs"}
     assert len(first["tags"]) == 50 and sum(first["genre"].values()) == pytest.approx(1.0, abs=1e-3)
     summary = tag_file(Tagger(engine), clip)
     for label, p in summary["genre"].items():

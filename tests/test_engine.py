@@ -200,3 +200,26 @@ def test_device_ring_after_a_batch_of_several_windows(model_path, data_dir):
     for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x.genre, y.genre, atol=1e-6)
         np.testing.assert_allclose(x.embedding, y.embedding, atol=1e-6)
+
+
+def test_the_content_head_beside_the_model_is_used_and_one_for_other_weights_is_not(model_path, tmp_path, caplog):
+    """The shipped model carries its CNN summary and a content head fitted to it; a copy of the model whose
+    head names other weights runs without one, and says how to fix it."""
+    import shutil
+
+    engine = Engine(model_path, provider="cpu")
+    assert engine.info.summary_dim == 256 and engine.content_head is not None
+    audio = np.zeros((1, engine.info.window_samples), np.float32)
+    audio[0, ::100] = 0.5
+    scores = engine.run(audio)
+    assert scores.summary.shape == (1, 256) and scores.content.shape == (1, 3)
+    np.testing.assert_allclose(scores.content.sum(axis=1), 1.0, atol=1e-5)
+    for path in model_path.parent.glob(f"{model_path.stem}.*"):
+        shutil.copy(path, tmp_path / path.name)
+    head = tmp_path / f"{model_path.stem}.content.json"
+    document = json.loads(head.read_text())
+    head.write_text(json.dumps({**document, "model_weights_sha256": "0" * 64}))
+    with caplog.at_level("WARNING"):
+        other = Engine(tmp_path / model_path.name, provider="cpu")
+    assert other.content_head is None and other.run(audio).content is None
+    assert "fitted for another model" in caplog.text and "tools/fit_content_head.py" in caplog.text

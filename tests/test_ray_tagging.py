@@ -65,9 +65,10 @@ def plain(library):
 def assert_same_result(got: dict, want: dict) -> None:
     assert set(got) == set(want)
     assert got["top"] == want["top"] and got["taste_source"] == want["taste_source"]
+    assert got["state"] == want["state"]
     assert got["duration_s"] == want["duration_s"]
     assert abs(got["taste"] - want["taste"]) <= TOLERANCE
-    for key in ("genre", "moods", "tags"):
+    for key in ("genre", "moods", "tags", "content"):
         assert list(got[key]) == list(want[key])
         assert np.abs(np.subtract(list(got[key].values()), list(want[key].values()))).max() <= TOLERANCE, key
 

@@ -32,7 +32,8 @@ def test_tag_json_on_real_files(data_dir, tmp_path):
     assert "corrupt.mp3" in result.stderr and "cannot decode" in result.stderr
     jazz_tags = lines[0]
     assert jazz_tags["duration_s"] == pytest.approx(30.013, abs=0.01)
-    assert set(jazz_tags) == {"file", "duration_s", "top", "genre", "taste", "moods", "tags", "taste_source"}
+    assert set(jazz_tags) == {"file", "duration_s", "top", "state", "content", "genre", "taste", "moods", "tags",
+                              "taste_source"}
     assert jazz_tags["taste_source"] == "crowd"  # STREAMTAG_HOME is empty: no personal profile
     assert sum(jazz_tags["genre"].values()) == pytest.approx(1.0, abs=1e-3)
     assert jazz_tags["top"] == max(jazz_tags["genre"], key=jazz_tags["genre"].get)

@@ -8,9 +8,11 @@
 #    (GPL-2+ or CC-BY / CC-BY-SA, see models/README.md), unpacked into WORK_DIR, never into the repo;
 # 3. the teacher's targets for Emotify, the CC recordings and that music;
 # 4. `streamtag train --all` with the cross-validated recipe (RECIPE below, the one models/README.md reports);
-# 5. the export to models/streamtag.onnx with its parity check.
+# 5. the export to models/streamtag.onnx with its parity check;
+# 6. the content head (music / speech / other, docs/content.md): the sounds of eight free game packages from
+#    Debian (streamtag/train/content_set.py), unpacked into WORK_DIR, and tools/fit_content_head.py.
 # Needs the project's .venv with the [train] extra (README.md), python3.11, apt-get with current package lists
-# (Debian: apt-get update) and unzip. About 35 minutes on a 2-core CPU; a step already done is skipped.
+# (Debian: apt-get update) and unzip. About 40 minutes on a 2-core CPU; a step already done is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -49,3 +51,23 @@ RECIPE=(--teacher "$teacher" --unlabelled "$music" "$data/cc-audio" --epochs 24 
 . .venv/bin/activate
 streamtag train "$data/emotify" --all "${RECIPE[@]}" --out "$work/run-final"
 python tools/export_onnx.py "$work/run-final/best.pt" models/streamtag.onnx --version 2.1.0
+
+sounds="$work/sounds"
+if [ ! -d "$sounds" ]; then
+    mkdir -p "$work/sound-debs" "$sounds.tmp"
+    read -r -a packages <<< "$(python -c 'from streamtag.train.content_set import PACKAGES; print(*PACKAGES)')"
+    (cd "$work/sound-debs" && apt-get download "${packages[@]}")
+    for package in "${packages[@]}"; do
+        dpkg -x "$work"/sound-debs/"${package}"_*.deb "$sounds.tmp/$package"
+    done
+    # Most of the sounds are inside zips: Quake-style .pk3, Warzone's .wz, and 0 A.D.'s public.zip (audio only).
+    find "$sounds.tmp" \( -name '*.pk3' -o -name '*.wz' \) | while read -r archive; do
+        mkdir -p "$archive.d" && unzip -q -o "$archive" -d "$archive.d" && rm "$archive"
+    done
+    find "$sounds.tmp" -name public.zip | while read -r archive; do
+        mkdir -p "$archive.d" && unzip -q -o "$archive" 'audio/*' -d "$archive.d" && rm "$archive"
+    done
+    mv "$sounds.tmp" "$sounds"
+fi
+python tools/fit_content_head.py "$sounds" --music "$data/emotify/audio" "$music"/* \
+    --evaluate "$data/cc-audio" "$data/gtzan/samples"

@@ -95,6 +95,8 @@ def _summaries(r: dict) -> dict[str, str]:
     moods = sorted(r["moods"].items(), key=lambda kv: -kv[1])[:3]
     tags = sorted(r["tags"].items(), key=lambda kv: -kv[1])[:TOP_TAGS_SHOWN]
     return {
+        # no genre is claimed for speech, or for a clip no genre fits (core/smoothing.py's states)
+        "top": r["top"] if r["state"] == "music" else f"({r['state']})",
         "genres": " ".join(f"{label} {p:.0%}" for label, p in genres),
         "taste": f"{r['taste']:.0%}",
         "moods": ", ".join(f"{name} {score:.0%}" for name, score in moods),
@@ -120,14 +122,14 @@ def _print_table(results: list[dict], engine: Engine, *, taste: str) -> None:
             table.add_column(name, justify="right" if name == "taste" else "left")
         for r in results:
             texts = _summaries(r)
-            table.add_row(escape(r["file"]), r["top"], texts["genres"], texts["taste"], texts["moods"], texts["tags"])
+            table.add_row(escape(r["file"]), texts["top"], texts["genres"], texts["taste"], texts["moods"], texts["tags"])
         console.print(table)
         return
     console.print(f"{escape(title)}; taste: {escape(taste)}", soft_wrap=True)
     for r in results:
         texts = _summaries(r)
         console.print(f"[bold]{escape(r['file'])}[/]", soft_wrap=True)
-        console.print(f"  {r['top']}  ({texts['genres']})  taste {texts['taste']}", soft_wrap=True)
+        console.print(f"  {texts['top']}  ({texts['genres']})  taste {texts['taste']}", soft_wrap=True)
         console.print(f"  moods {texts['moods']}", soft_wrap=True)
         if texts["tags"]:
             console.print(f"  tags {texts['tags']}", soft_wrap=True)

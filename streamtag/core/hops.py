@@ -24,7 +24,7 @@ class HopProcessor:
         t_s = window.end_sample / rate
         out = self.smoother.update(
             genre=window.genre, taste=window.taste, moods=window.moods, tags=window.tags,
-            level_dbfs=window.level_dbfs,
+            level_dbfs=window.level_dbfs, content=window.content,
         )
         labels = self.info.labels
         messages = []
@@ -53,6 +53,7 @@ class HopProcessor:
                 tags=out.tags,
                 level_dbfs=window.level_dbfs,
                 silent=out.silent,
+                state=out.state,
                 latency_ms=latency_ms,
                 audio_dropped_s=audio_dropped_s,
                 taste_source=taste_source,

@@ -11,12 +11,13 @@ import math
 from typing import Any, Protocol
 
 from streamtag.core.colours import label_colours
+from streamtag.core.levels import SILENCE_FLOOR_DBFS
 from streamtag.core.scorer import ModelFacts
-from streamtag.core.tagger import SILENCE_FLOOR_DBFS
+from streamtag.core.smoothing import MUSIC, SILENCE
 
 # The one source of the feed's schema version; docs/feed.schema.json, docs/feed.md and web/feed.js repeat it and
-# tests/live/test_feed.py checks that they agree. 2: hello's tag_names and scores' tags.
-SCHEMA_VERSION = 2
+# tests/live/test_feed.py checks that they agree. 2: hello's tag_names and scores' tags. 3: scores' state.
+SCHEMA_VERSION = 3
 LIKE = "like"
 DISLIKE = "dislike"
 LABEL_VALUES = (LIKE, DISLIKE)  # what a label message, a key in the display and a taste profile may say
@@ -124,8 +125,11 @@ def scores_message(
     latency_ms: float,
     audio_dropped_s: float = 0.0,
     taste_source: str | None = None,
+    state: str | None = None,
 ) -> dict[str, Any]:
     """One hop's smoothed scores. While silent, ``genre``, ``moods`` and ``tags`` are None and ``top``/``taste`` null.
+    ``state`` is what plays (smoothing.STATES; default: "silence" when silent, else "music"); ``top`` is null
+    unless it is "music".
 
     ``tags`` holds every tag's probability (none for a model without tags); the message carries the ``TOP_TAGS``
     most probable. Probabilities that are not finite are left out of ``genre``, ``moods`` and ``tags``, and make
@@ -143,6 +147,7 @@ def scores_message(
         "tags": top_tags(tag_names, tags),
         "level_dbfs": _level(level_dbfs),
         "silent": bool(silent),
+        "state": state or (SILENCE if silent else MUSIC),
         "latency_ms": round(float(latency_ms), 2),
         "audio_dropped_s": _r(audio_dropped_s),
         "dropped": 0,  # replaced per client when sent

@@ -3,8 +3,9 @@
 Topics under PREFIX (docs/integrations.md)::
 
     PREFIX/availability        online | offline (retained; offline is also the client's last will)
-    PREFIX/state               JSON: the latest hop's top genre, genre, taste, moods, tags, silent (retained)
-    PREFIX/genre               the top genre as a plain string, "silence" while silent (retained)
+    PREFIX/state               JSON: the latest hop's top genre, genre, taste, moods, tags, silent, state (retained)
+    PREFIX/genre               the top genre as a plain string; "silence", "speech" or "unsure" while none
+                               is shown (retained)
     PREFIX/event/<kind>        JSON: genre_changed, silence_started, silence_ended (not retained)
     homeassistant/<component>/<node_id>/<object_id>/config    Home Assistant MQTT discovery (retained)
 
@@ -25,6 +26,7 @@ from typing import Any
 ONLINE = "online"
 OFFLINE = "offline"
 SILENCE = "silence"  # PREFIX/genre and the genre sensor while silent (labels are genres: none is called that)
+NO_GENRE_STATES = (SILENCE, "speech", "unsure")  # the scores' states in which no genre is shown (core/smoothing)
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
 MAX_QUEUED_EVENTS = 64  # events are seconds apart: 64 cover minutes of a broker that is away
 GENRE_CHANGED = "genre_changed"
@@ -92,6 +94,7 @@ def state_payload(scores: dict[str, Any], *, mood_names: list[str] | tuple[str, 
         "moods": {name: scores["moods"].get(name) for name in mood_names},
         "tags": scores["tags"],
         "silent": scores["silent"],
+        "state": scores["state"],
     }
 
 
@@ -147,9 +150,9 @@ def discovery(hello: dict[str, Any], *, topics: Topics, sw_version: str) -> list
     }
     entities: list[tuple[str, str, dict[str, Any]]] = [
         ("sensor", "genre", {
-            "name": "Genre", "icon": "mdi:music", "device_class": "enum", "options": [*hello["labels"], SILENCE],
+            "name": "Genre", "icon": "mdi:music", "device_class": "enum", "options": [*hello["labels"], *NO_GENRE_STATES],
             # No json_attributes_topic: the state's t changes every hop, and each would be a new recorded state.
-            "value_template": f"{{{{ value_json.top or '{SILENCE}' }}}}",
+            "value_template": "{{ value_json.top or value_json.state }}",
         }),
         ("sensor", "taste", {
             "name": "Taste", "icon": "mdi:heart", "unit_of_measurement": "%", "state_class": "measurement",
@@ -195,7 +198,7 @@ class MqttMessages:
         if message["type"] != "scores":
             return []  # the feed's top_changed events: EventDetector gives MQTT's own from the scores
         state = Publication(self.topics.state, _json(state_payload(message, mood_names=self.mood_names)), retain=True)
-        genre = Publication(self.topics.genre, message["top"] or SILENCE, retain=True)
+        genre = Publication(self.topics.genre, message["top"] or message["state"], retain=True)
         events = [Publication(self.topics.event(kind), _json(body), retain=False)
                   for kind, body in self.events.update(message)]
         return [state, genre, *events]

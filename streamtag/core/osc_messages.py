@@ -6,9 +6,11 @@ The address space (docs/integrations.md)::
     /streamtag/genre/vector   f...   every genre's probability, in the model's label order (hello's labels)
     /streamtag/taste          f      the taste probability
     /streamtag/mood/<name>    f      each mood's rate, 0..1
+    /streamtag/state          s      what plays: music, speech, unsure or silence; always sent
     /streamtag/silent         i      1 while silent, else 0; always sent, and last: the end of a hop's set
 
-While silent only ``/streamtag/silent 1`` is sent (there are no scores); a value the model gave as NaN is left
+While silent only ``/streamtag/state silence`` and ``/streamtag/silent 1`` are sent (there are no scores); while
+the state is speech or unsure there is no ``/streamtag/genre`` (no genre is claimed); a value the model gave as NaN is left
 out (its message, or the whole vector), as the feed leaves it out.
 """
 
@@ -39,5 +41,6 @@ def osc_messages(scores: dict[str, Any], *, labels: list[str] | tuple[str, ...],
             messages.append((f"{ROOT}/taste", [scores["taste"]]))
         messages.extend((f"{ROOT}/mood/{address_part(name)}", [scores["moods"][name]])
                         for name in mood_names if name in scores["moods"])
+    messages.append((f"{ROOT}/state", [scores["state"]]))
     messages.append((f"{ROOT}/silent", [int(silent)]))
     return messages

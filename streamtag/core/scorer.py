@@ -14,7 +14,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Scores:
-    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D), tags (B, T).
+    """One batch of model outputs: genre (B, G), taste (B,), moods (B, M), embedding (B, D), tags (B, T), the CNN
+    summary (B, S) where the model has one (else None), and content (B, 3): P(music, speech, other) from the
+    model's content head (``content.py``), None without one.
 
     A model without tags (format 1) has T = 0."""
 
@@ -23,11 +25,15 @@ class Scores:
     moods: np.ndarray
     embedding: np.ndarray
     tags: np.ndarray
+    summary: np.ndarray | None = None
+    content: np.ndarray | None = None
 
     def rows(self, start: int, stop: int) -> Scores:
         """Rows ``start:stop`` of every output: one stream's share of a batch of many."""
         return Scores(genre=self.genre[start:stop], taste=self.taste[start:stop], moods=self.moods[start:stop],
-                      embedding=self.embedding[start:stop], tags=self.tags[start:stop])
+                      embedding=self.embedding[start:stop], tags=self.tags[start:stop],
+                      summary=None if self.summary is None else self.summary[start:stop],
+                      content=None if self.content is None else self.content[start:stop])
 
 
 class ModelFacts(Protocol):

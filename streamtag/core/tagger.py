@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamtag.core.content import CONTENT_CLASSES
+from streamtag.core.levels import SILENCE_FLOOR_DBFS, level_dbfs  # noqa: F401 - SILENCE_FLOOR_DBFS: re-exported
 from streamtag.core.scorer import ModelFacts, Scorer, Scores
+from streamtag.core.smoothing import SmoothingConfig, state_of
 from streamtag.core.windows import SlidingWindows
 
-# Level reported for digital silence, in dBFS: the floor of 32-bit float audio is far lower, but nothing
-# below -120 dBFS is audible or meaningful to a meter.
-SILENCE_FLOOR_DBFS = -120.0
 
 TasteScorer = Callable[[np.ndarray], np.ndarray]
 
@@ -35,14 +35,7 @@ class WindowScores:
     embedding: np.ndarray  # (D,), L2-normalised
     tags: np.ndarray  # (T,) tag probabilities; T is 0 for a model without tags
     level_dbfs: float  # RMS level of the newest hop of the window
-
-
-def level_dbfs(samples: np.ndarray) -> float:
-    """RMS level in dB relative to full scale (a full-scale sine reads -3 dBFS)."""
-    if samples.size == 0:
-        return SILENCE_FLOOR_DBFS
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_FLOOR_DBFS, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
+    content: np.ndarray | None = None  # (3,) P(music, speech, other); None for a model without a content head
 
 
 class Tagger:
@@ -132,22 +125,31 @@ class Tagger:
                 embedding=scores.embedding[i],
                 tags=scores.tags[i],
                 level_dbfs=level_dbfs(window[-level_samples:]),
+                content=None if scores.content is None else scores.content[i],
             )
             for i, (start, window) in enumerate(windows)
         ]
 
 
 def clip_summary(windows: list[WindowScores], info: ModelFacts) -> dict:
-    """Average the window scores of one clip: the clip-level tags that `tag` prints and `evaluate` scores."""
+    """Average the window scores of one clip: the clip-level tags that `tag` prints and `evaluate` scores.
+
+    ``state`` judges the clip as live judges a moment (``smoothing.state_of`` on the means): "music", "speech" or
+    "unsure"; ``content`` (P(music, speech, other)) is there for a model with a content head."""
     if not windows:
         raise ValueError("a clip summary needs at least one window")
     genre = np.mean([w.genre for w in windows], axis=0)
     moods = np.mean([w.moods for w in windows], axis=0)
     tags = np.mean([w.tags for w in windows], axis=0)
-    return {
+    content = None if windows[0].content is None else np.mean([w.content for w in windows], axis=0)
+    summary = {
         "top": info.labels[int(np.argmax(genre))],
+        "state": state_of(float(np.max(genre)), content, SmoothingConfig()),
         "genre": {label: round(float(p), 4) for label, p in zip(info.labels, genre, strict=True)},
         "taste": round(float(np.mean([w.taste for w in windows])), 4),
         "moods": {name: round(float(s), 4) for name, s in zip(info.mood_names, moods, strict=True)},
         "tags": {name: round(float(p), 4) for name, p in zip(info.tag_names, tags, strict=True)},
     }
+    if content is not None:
+        summary["content"] = {name: round(float(p), 4) for name, p in zip(CONTENT_CLASSES, content, strict=True)}
+    return summary

@@ -67,8 +67,9 @@ class CRNN(nn.Module):
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
         inputs = {"embedding": self.dropout(hidden)}
+        summary = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C)
         if self.config.summary_heads:
-            inputs["summary"] = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))  # (B, 2C)
+            inputs["summary"] = self.dropout(summary)
         read = {head: inputs["summary" if head in self.config.summary_heads else "embedding"]
                 for head in ("genre", "taste", "moods")}
         features = inputs["embedding"]
@@ -77,6 +78,7 @@ class CRNN(nn.Module):
             "taste_logit": self.taste_head(read["taste"]).squeeze(1),
             "mood_logits": self.mood_head(read["moods"]),
             "embedding": embedding,
+            "summary": summary,
         }
         if self.tag_head is not None:
             out["tag_logits"] = self.tag_head(features)
@@ -99,7 +101,8 @@ class CRNN(nn.Module):
             torch.sigmoid(out["mood_logits"]),
             out["embedding"],
         )
-        return outputs + ((torch.sigmoid(out["tag_logits"]),) if "tag_logits" in out else ())
+        tags = (torch.sigmoid(out["tag_logits"]),) if "tag_logits" in out else ()
+        return outputs + tags + (out["summary"],)
 
 
 class CRNNEnsemble(nn.Module):
@@ -131,7 +134,8 @@ class CRNNEnsemble(nn.Module):
         taste = torch.stack([torch.sigmoid(o["taste_logit"]) for o in outs]).mean(0)
         moods = torch.stack([torch.sigmoid(o["mood_logits"]) for o in outs]).mean(0)
         embedding = nn.functional.normalize(torch.cat([o["embedding"] for o in outs], dim=1), dim=1)
+        summary = torch.cat([o["summary"] for o in outs], dim=1)
         if not self.config.tag_names:
-            return genre, taste, moods, embedding
+            return genre, taste, moods, embedding, summary
         tags = torch.stack([torch.sigmoid(o["tag_logits"]) for o in outs]).mean(0)
-        return genre, taste, moods, embedding, tags
+        return genre, taste, moods, embedding, tags, summary

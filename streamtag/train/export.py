@@ -38,6 +38,17 @@ def load_checkpoint(path: Path) -> tuple[CRNN, dict]:
     return model.eval(), state
 
 
+def summary_dim(model: CRNN | CRNNEnsemble) -> int:
+    """The width of the ``summary`` output: the members' summaries side by side for an ensemble."""
+    members = model.members if isinstance(model, CRNNEnsemble) else [model]
+    return sum(member.summary_dim for member in members)
+
+
+def outputs_of(model: CRNN | CRNNEnsemble) -> tuple[str, ...]:
+    """The outputs ``model`` is exported with, in its order: every model has its CNN summary."""
+    return output_names(format_of(model), summary=True)
+
+
 def format_of(model: CRNN | CRNNEnsemble) -> str:
     """A model with tags is written in the current format; one without keeps format 1, whose contract it
     meets exactly, so streamtag releases that read only format 1 still load it."""
@@ -51,6 +62,7 @@ def metadata_for(
     """``streaming``: what ``export_streaming_parts`` returned, or None for a model that runs every window in full."""
     config = model.config
     optional = {"tag_names": json.dumps(list(config.tag_names))} if config.tag_names else {}
+    optional["summary_dim"] = str(summary_dim(model))
     if streaming is not None:
         optional["streaming"] = json.dumps(streaming, sort_keys=True)
     return {
@@ -102,7 +114,7 @@ def export_onnx(model: CRNN | CRNNEnsemble, out_path: Path, *, metadata: dict[st
 
 def _traced(model: CRNN | CRNNEnsemble) -> onnx.ModelProto:
     """The whole model (raw audio in) as an ONNX graph with a dynamic batch axis, not yet written."""
-    outputs = output_names(format_of(model))
+    outputs = outputs_of(model)
     proto = _to_onnx(model, torch.zeros(2, model.config.window_samples), inputs={INPUT_NAME: {0: "batch"}},
                      outputs=dict.fromkeys(outputs, {0: "batch"}))
     _compute_fourier_kernels_in_graph(proto, model.config.frontend.n_fft)
@@ -187,7 +199,7 @@ def export_streaming_parts(model: CRNN | CRNNEnsemble, model_path: Path) -> dict
     n_frames = frontend.n_frames(config.window_samples)
     batch = {0: "batch"}
     network = _to_onnx(_Network(model), torch.zeros(2, n_frames, frontend.n_mels), inputs={LOGMEL_NAME: batch},
-                       outputs=dict.fromkeys(output_names(format_of(model)), batch))
+                       outputs=dict.fromkeys(outputs_of(model), batch))
     conv = _to_onnx(model.frontend, torch.zeros(1, config.window_samples),
                     inputs={INPUT_NAME: {0: "batch", 1: "samples"}}, outputs={LOGMEL_NAME: {0: "batch", 1: "frames"}})
     _compute_fourier_kernels_in_graph(conv, frontend.n_fft)
@@ -311,7 +323,7 @@ def parity_max_abs_diff(model: CRNN | CRNNEnsemble, onnx_path: Path, windows: np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_out = session.run(list(output_names(format_of(model))), {INPUT_NAME: windows.astype(np.float32)})
+    ort_out = session.run(list(outputs_of(model)), {INPUT_NAME: windows.astype(np.float32)})
     with torch.no_grad():
         torch_out = model(torch.from_numpy(windows.astype(np.float32)))
     return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(ort_out, torch_out, strict=True))

@@ -246,7 +246,8 @@
       view.topSinceT = st.isNumber(msg.t) ? msg.t : null;
     }
     el.dataset.label = top || "";
-    el.textContent = top ? st.displayName(top) : msg.silent ? "silence" : "–";
+    el.textContent = top ? st.displayName(top) : st.noGenreText(msg);
+    document.body.dataset.content = typeof msg.state === "string" ? msg.state : "";
     el.style.setProperty("--genre-color", top ? colorOf(top) : "var(--faint)");
     const p = top ? genre[top] : null;
     $("top-prob").textContent = st.isNumber(p) ? percent(p) : "";

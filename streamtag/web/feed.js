@@ -24,7 +24,7 @@
   const RECONNECT_JITTER = 0.2; // each wait is scaled by a random factor in [1 - j, 1 + j]
   const STALE_AFTER_MS = 5000;
   const FEED_PATH = "/";
-  const SCHEMA_VERSION = 2; // streamtag/core/messages.py SCHEMA_VERSION; newer feeds only add fields, so they still render
+  const SCHEMA_VERSION = 3; // streamtag/core/messages.py SCHEMA_VERSION; newer feeds only add fields, so they still render
 
   // A genre's colour comes from the feed: hello.label_colors (streamtag/core/colours.py), so the terminal, the
   // pages and other apps agree. A label the hello does not colour (an older feed) is neutral grey.
@@ -196,7 +196,15 @@
     };
   }
 
+  // Where a genre would be shown while none is claimed: silence, or what scores' `state` (schema 3) says plays.
+  const NO_GENRE_TEXTS = ["silence", "speech", "unsure"];
+  function noGenreText(msg) {
+    if (msg.silent) return "silence";
+    return msg.state === "speech" || msg.state === "unsure" ? msg.state : "–";
+  }
+
   window.streamtag = {
-    SCHEMA_VERSION, STALE_AFTER_MS, connect, feedUrl, colorFor, tasteColor, displayName, isNumber, Ring,
+    SCHEMA_VERSION, STALE_AFTER_MS, NO_GENRE_TEXTS, connect, feedUrl, colorFor, tasteColor, displayName, isNumber,
+    noGenreText, Ring,
   };
 })();

@@ -12,7 +12,6 @@
     connecting: "connecting", waiting: "waiting", live: "live", silent: "silent", disconnected: "offline",
     "source-down": "source down",
   };
-  const SILENCE_TEXT = "silence";
   // Without a feed (streamtag stopped, or not started yet) the strip would sit dimmed on the stream for as long
   // as that lasts, so by default it goes after this long; a restart of streamtag is shorter and keeps it.
   const OFFLINE_HIDE_AFTER_S = 10;
@@ -89,7 +88,7 @@
   function onHello(msg) {
     labelColors = msg.label_colors && typeof msg.label_colors === "object" ? msg.label_colors : {};
     const labels = Array.isArray(msg.labels) ? msg.labels : [];
-    const names = [SILENCE_TEXT, ...labels.map(st.displayName)].map((name) => {
+    const names = [...st.NO_GENRE_TEXTS, ...labels.map(st.displayName)].map((name) => {
       const span = document.createElement("span");
       span.textContent = name;
       return span;
@@ -103,7 +102,8 @@
     const p = top && msg.genre && st.isNumber(msg.genre[top]) ? msg.genre[top] : null;
     const genreEl = $("top-genre");
     genreEl.dataset.label = top || "";
-    genreEl.textContent = top ? st.displayName(top) : msg.silent ? SILENCE_TEXT : "–";
+    genreEl.textContent = top ? st.displayName(top) : st.noGenreText(msg);
+    document.body.dataset.content = typeof msg.state === "string" ? msg.state : "";
     $("top-prob").textContent = p !== null ? `${Math.round(100 * p)}%` : "";
     $("top-prob-bar").style.width = p !== null ? `${(100 * p).toFixed(1)}%` : "0%";
     $("strip").style.setProperty("--genre-color", top ? colorOf(top) : "var(--faint)");

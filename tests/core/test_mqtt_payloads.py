@@ -28,17 +28,17 @@ def scores(t: float, top: str | None, *, silent: bool = False, taste: float | No
     """A scores message as HopProcessor makes it (only the fields MQTT reads, and one it must not copy)."""
     if silent:
         return {"type": "scores", "t": t, "genre": {}, "top": None, "taste": None, "moods": {}, "tags": [],
-                "silent": True, "latency_ms": 3.0}
+                "silent": True, "state": "silence", "latency_ms": 3.0}
     genre = {"classical": 0.8, "rock": 0.2} if top == "classical" else {"classical": 0.3, "rock": 0.7}
     return {"type": "scores", "t": t, "genre": genre, "top": top, "taste": taste, "moods": {"calmness": 0.25},
-            "tags": [{"name": "guitar", "p": 0.4}], "silent": False, "latency_ms": 3.0}
+            "tags": [{"name": "guitar", "p": 0.4}], "silent": False, "state": "music", "latency_ms": 3.0}
 
 
 def test_state_has_every_mood_and_leaves_out_what_is_per_client():
     state = state_payload(scores(4.0, "rock"), mood_names=MOODS)
     assert state == {"t": 4.0, "top": "rock", "genre": {"classical": 0.3, "rock": 0.7}, "taste": 0.5,
                      "moods": {"calmness": 0.25, "joyful_activation": None}, "tags": [{"name": "guitar", "p": 0.4}],
-                     "silent": False}
+                     "silent": False, "state": "music"}
 
 
 def test_events_on_a_run_with_a_pause():
@@ -92,8 +92,9 @@ def test_discovery_configs():
                              "homeassistant/binary_sensor/home_tagger/silent/config"]
     genre = configs["homeassistant/sensor/home_tagger/genre/config"]
     assert genre == {
-        "name": "Genre", "icon": "mdi:music", "device_class": "enum", "options": ["classical", "rock", "silence"],
-        "value_template": "{{ value_json.top or 'silence' }}",
+        "name": "Genre", "icon": "mdi:music", "device_class": "enum", "options": ["classical", "rock", "silence", "speech",
+                                                                                "unsure"],
+        "value_template": "{{ value_json.top or value_json.state }}",
         "unique_id": "home_tagger_genre", "state_topic": "home/tagger/state",
         "availability_topic": "home/tagger/availability", "payload_available": "online",
         "payload_not_available": "offline",

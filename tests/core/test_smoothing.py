@@ -140,3 +140,79 @@ def test_config_is_keyword_only_and_validated():
     assert SmoothingConfig(hop_s=0.5, confirm_s=1.0).confirm_hops == 2
     assert SmoothingConfig(hop_s=0.3, confirm_s=1.0).confirm_hops == 4
     assert SmoothingConfig(hop_s=0.5, silence_enter_s=0).silence_hops == 1
+
+
+# -- what is playing ---------------------------------------------------------------------------------------------
+MUSIC_CONTENT, SPEECH_CONTENT, OTHER_CONTENT = [0.9, 0.05, 0.05], [0.1, 0.85, 0.05], [0.1, 0.1, 0.8]
+
+
+def feed_content(smoother: Smoother, content, genre=(0.9, 0.1), *, level_dbfs: float = LOUD_DBFS):
+    return smoother.update(genre=np.array(genre), taste=0.5, moods=np.array([0.5]), tags=np.array([]),
+                           level_dbfs=level_dbfs, content=None if content is None else np.array(content))
+
+
+def test_digital_silence_is_silent_from_its_first_window():
+    """It used to read "electronic 0.62" for its first second, until the quiet-for-1-s gate closed."""
+    out = feed(Smoother(SmoothingConfig(hop_s=0.5)), [0.38, 0.62], level_dbfs=-120.0)
+    assert out.silent and out.top is None and out.state == "silence"
+    quiet = feed(Smoother(SmoothingConfig(hop_s=0.5)), [0.38, 0.62], level_dbfs=QUIET_DBFS)
+    assert not quiet.silent and quiet.state == "music"  # merely quiet: a rest in music, as before
+
+
+def test_speech_from_the_start_shows_no_genre_at_once_and_music_takes_over_after_the_confirm_time():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, content_time_constant_s=0, state_confirm_s=1.0))
+    first = feed_content(s, SPEECH_CONTENT)
+    assert (first.state, first.top, first.change) == ("speech", None, None)  # decided at once: nothing to undo
+    np.testing.assert_allclose(first.genre, [0.9, 0.1])  # the scores are still given
+    assert feed_content(s, MUSIC_CONTENT).state == "speech"  # one hop of music: not yet (2 hops confirm)
+    second = feed_content(s, MUSIC_CONTENT)
+    assert (second.state, second.top, second.change) == ("music", 0, TopChange(previous=None, current=0))
+    assert feed_content(s, SPEECH_CONTENT).state == "music"  # one window of speech inside music is not speech
+    assert feed_content(s, MUSIC_CONTENT).state == "music"
+    feed_content(s, SPEECH_CONTENT)
+    gone = feed_content(s, SPEECH_CONTENT)
+    assert (gone.state, gone.top, gone.change) == ("speech", None, TopChange(previous=0, current=None))
+
+
+def test_other_sounds_and_genres_that_do_not_fit_are_unsure():
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, content_time_constant_s=0))
+    assert feed_content(s, OTHER_CONTENT).state == "unsure"  # a whale: not music, not speech
+    flat = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0))
+    out = feed_content(flat, None, genre=(0.3, 0.3, 0.25, 0.15))  # music, but no genre stands out (under 0.4)
+    assert (out.state, out.top, out.content) == ("unsure", None, None)
+    assert feed_content(Smoother(SmoothingConfig(hop_s=0.5)), None, genre=(0.7, 0.3)).state == "music"
+
+
+def test_the_state_before_a_silence_holds_after_it_until_another_is_confirmed():
+    """The first windows after a pause are mostly its zeros: they must not decide what plays."""
+    s = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, content_time_constant_s=0, silence_enter_s=0.5,
+                                 state_confirm_s=1.0))
+    assert feed_content(s, SPEECH_CONTENT).state == "speech"
+    assert feed_content(s, SPEECH_CONTENT, level_dbfs=QUIET_DBFS).state == "silence"
+    after = feed_content(s, OTHER_CONTENT)  # a half-silent window after the pause
+    assert (after.state, after.top) == ("speech", None)
+    feed_content(s, MUSIC_CONTENT)
+    back = feed_content(s, MUSIC_CONTENT)
+    assert (back.state, back.top) == ("music", 0)
+    music = Smoother(SmoothingConfig(hop_s=0.5, time_constant_s=0, content_time_constant_s=0, silence_enter_s=0.5))
+    feed_content(music, MUSIC_CONTENT)
+    feed_content(music, MUSIC_CONTENT, level_dbfs=QUIET_DBFS)
+    resumed = feed_content(music, OTHER_CONTENT)
+    assert (resumed.state, resumed.top, resumed.change) == ("music", 0, TopChange(previous=None, current=0))
+
+
+def test_what_plays_is_smoothed_more_slowly_than_the_genres():
+    # 1 - exp(-0.5 / 6) = 0.0800: a window of speech after music moves P(speech) by 8 % of the way
+    config = SmoothingConfig(hop_s=0.5)
+    assert config.content_alpha == pytest.approx(0.079955, abs=1e-6) and config.alpha == pytest.approx(0.221199, abs=1e-6)
+    s = Smoother(config)
+    feed_content(s, MUSIC_CONTENT)
+    out = feed_content(s, SPEECH_CONTENT)
+    np.testing.assert_allclose(out.content, np.array(MUSIC_CONTENT) + 0.079955 * (np.array(SPEECH_CONTENT) - MUSIC_CONTENT),
+                               atol=1e-6)
+    # P(speech) = 0.85 - 0.8 * 0.92^n passes 0.5 at the 10th window of speech, and 4 hops (2 s) confirm it:
+    # shown at the 13th, 6.5 s in.
+    windows = 1
+    while (out := feed_content(s, SPEECH_CONTENT)).state != "speech":
+        windows += 1
+    assert windows + 1 == 13

@@ -33,14 +33,16 @@ def hello(tag_names=()):
                          source="file: x.wav")
 
 
-def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float = -18.25, tags=None):
+def scores(t: float, *, top: int | None = 3, silent: bool = False, level: float = -18.25, tags=None,
+           state: str | None = None):
     """A hop's message; ``tags`` None is a model without tags, else the probabilities of ``TAGS``."""
     genre = None if silent else np.array([0.1, 0.2, 0.05, 0.65])
     tag_names, tags = ((), np.zeros(0)) if tags is None else (TAGS, np.asarray(tags))
     return scores_message(seq=int(t * 2), t=t, window_start_s=t - 3, window_end_s=t, labels=LABELS,
                           mood_names=MOODS, tag_names=tag_names, genre=genre, top=None if silent else top,
                           taste=None if silent else 0.7, moods=None if silent else [0.2, 0.9, 0.4],
-                          tags=None if silent else tags, level_dbfs=level, silent=silent, latency_ms=4.25)
+                          tags=None if silent else tags, level_dbfs=level, silent=silent, latency_ms=4.25,
+                          state=state)
 
 
 def window(end: int, genre, level=-20.0, tags=()) -> WindowScores:
@@ -61,6 +63,17 @@ def test_format_line():
     )
     assert format_line(scores(13.0, silent=True, level=-80.0)).split() == ["13.0s", "(silent)", "-80.0", "dBFS",
                                                                            "4.2", "ms"]
+
+
+def test_speech_and_unsure_claim_no_genre_in_a_line_or_the_panel():
+    assert format_line(scores(14.0, top=None, state="speech")) == (
+        "    14.0s  (speech)           (rock 0.65, electronic 0.20, classical 0.10)  taste 0.70   -18.2 dBFS    4.2 ms"
+    )
+    display = TuiDisplay(on_quit=lambda: None)
+    display._hello = hello()
+    display.show(scores(15.0, top=None, state="unsure"), PipelineStats())
+    text = render_text(display)
+    assert "unsure: no genre here fits what plays" in text and "rock" in text  # the bars stay, none in bold
 
 
 def test_format_line_appends_the_top_three_tags_of_a_model_with_tags():

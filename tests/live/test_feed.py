@@ -101,7 +101,7 @@ def test_hello_then_scores_and_events_all_valid(validator):
     for message in messages:
         validator.validate(message)
     assert [m["type"] for m in messages] == ["hello", "scores", "event", "scores", "event"]
-    assert messages[0]["labels"] == list(LABELS) and messages[0]["schema_version"] == 2
+    assert messages[0]["labels"] == list(LABELS) and messages[0]["schema_version"] == SCHEMA_VERSION
     assert messages[0]["tag_names"] == list(TAGS)
     assert messages[1]["genre"] == {label: 0.25 for label in LABELS}
     assert messages[1]["top"] == "classical" and messages[1]["dropped"] == 0

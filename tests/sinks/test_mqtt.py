@@ -122,7 +122,7 @@ def test_a_run_publishes_state_events_discovery_and_availability(mosquitto, two_
     assert len(states) >= len(scores) - 2 and states[-1]["t"] == hop_times[-1]
     last = scores[-1]
     assert states[-1] == {"t": last["t"], "top": last["top"], "genre": last["genre"], "taste": last["taste"],
-                          "moods": last["moods"], "tags": last["tags"], "silent": False}
+                          "moods": last["moods"], "tags": last["tags"], "silent": False, "state": "music"}
     # the genre changes from classical to rock, at the times the feed's top_changed events give
     changes = [m for m in messages if m["type"] == "event"]
     assert [(c["previous"], c["current"]) for c in changes] == [(None, "classical"), ("classical", "rock")]
@@ -152,7 +152,7 @@ def test_a_run_publishes_state_events_discovery_and_availability(mosquitto, two_
 
     genre = configs["homeassistant/sensor/st/genre/config"]
     assert render(genre["value_template"], state) == "rock"
-    assert genre["options"] == [*hello["labels"], "silence"]
+    assert genre["options"] == [*hello["labels"], "silence", "speech", "unsure"]
     taste = configs["homeassistant/sensor/st/taste/config"]
     assert taste["unit_of_measurement"] == "%"
     assert render(taste["value_template"], state) == str(percent(state["taste"]))
@@ -162,8 +162,10 @@ def test_a_run_publishes_state_events_discovery_and_availability(mosquitto, two_
     silent = configs["homeassistant/binary_sensor/st/silent/config"]
     assert render(silent["value_template"], state) == silent["payload_off"] == "OFF"
     # while silent, the numbers are unknown to Home Assistant ("None") and the genre says silence
-    quiet = {**state, "top": None, "genre": {}, "taste": None, "moods": dict.fromkeys(moods), "silent": True}
+    quiet = {**state, "top": None, "genre": {}, "taste": None, "moods": dict.fromkeys(moods), "silent": True,
+             "state": "silence"}
     assert render(genre["value_template"], quiet) == "silence"
+    assert render(genre["value_template"], {**state, "top": None, "state": "speech"}) == "speech"
     assert render(taste["value_template"], quiet) == "None"
     assert render(silent["value_template"], quiet) == silent["payload_on"] == "ON"
 

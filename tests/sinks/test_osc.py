@@ -78,7 +78,9 @@ def test_each_hop_reaches_an_osc_server(data_dir, model_path):
     moods = hello["mood_names"]
     for hop, message in zip(hops, scores, strict=True):
         assert sorted(hop) == sorted(["/streamtag/genre", "/streamtag/genre/vector", "/streamtag/taste",
-                                      "/streamtag/silent", *(f"/streamtag/mood/{name}" for name in moods)])
+                                      "/streamtag/state", "/streamtag/silent",
+                                      *(f"/streamtag/mood/{name}" for name in moods)])
+        assert hop["/streamtag/state"] == ("music",)
         top, p = hop["/streamtag/genre"]
         assert top == message["top"] and p == pytest.approx(message["genre"][top], rel=1e-6)  # OSC floats: 32-bit
         assert hop["/streamtag/genre/vector"] == pytest.approx([message["genre"][label] for label in hello["labels"]],

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from streamtag.core.messages import hello_message, scores_message
+from streamtag.core.smoothing import SPEECH, UNSURE
 from streamtag.feed import Feed, FeedConfig
 from tests.web.test_pages import (
     HOST, LABELS, MOODS, OVERLAY_VIEWPORT, RECONNECT_TIMEOUT_S, STATE_TIMEOUT_S, TAGS, read_page, screenshot,
@@ -40,6 +41,7 @@ LABEL_SETS = {
     "fma": ("electronic", "experimental", "folk", "hiphop", "instrumental", "international", "pop", "rock"),
 }
 HIGH_P = 0.996  # shown as 100%, the widest percentage
+NO_GENRE_STATES = (SPEECH, UNSURE)  # what the strip shows where a genre would be, besides silence
 OFFLINE_HIDE_AFTER_S = 10.0  # overlay.js OFFLINE_HIDE_AFTER_S, the default of ?offline
 HIDE_DELAY_S = 2.0  # the delay the test asks for with ?offline=2
 TIMING_SLACK_S = 2.0  # timers run late in a headless browser on a busy machine; still well short of the default
@@ -129,18 +131,21 @@ def made_up_hello(labels: tuple[str, ...]) -> dict[str, Any]:
 
 
 def scores(seq: int, labels: tuple[str, ...], top: str | None, *, p: float = HIGH_P, taste: float = 1.0) -> dict:
-    """A hop whose top genre is ``top`` at probability ``p`` (None: silence), the others sharing the rest."""
+    """A hop whose top genre is ``top`` at probability ``p`` (None: silence; "speech" or "unsure": that state, with
+    the first label's scores), the others sharing the rest."""
+    state = top if top in NO_GENRE_STATES else None
     if top is None:
         genre, top_index, silent = None, None, True
     else:
-        top_index, silent = labels.index(top), False
+        top_index, silent = labels.index(labels[0] if state else top), False
         genre = np.full(len(labels), (1 - p) / (len(labels) - 1))
         genre[top_index] = p
+        top_index = None if state else top_index
     return scores_message(
         seq=seq, t=3.0 + 0.5 * seq, window_start_s=0.5 * seq, window_end_s=3.0 + 0.5 * seq, labels=labels,
         mood_names=MOODS, tag_names=TAGS, genre=genre, top=top_index, taste=None if silent else taste,
         moods=None if silent else np.linspace(0.1, 0.9, len(MOODS)), tags=None if silent else np.full(len(TAGS), 0.3),
-        level_dbfs=-80.0 if silent else -18.0, silent=silent, latency_ms=4.0,
+        level_dbfs=-80.0 if silent else -18.0, silent=silent, latency_ms=4.0, state=state,
     )  # fmt: skip
 
 
@@ -169,11 +174,14 @@ def assert_layout(layout: dict[str, Any], what: str) -> None:
 
 def shown(driver, label: str | None) -> bool:
     page = read_page(driver)
+    if label in NO_GENRE_STATES:
+        return page["state"] == "live" and page["top"] == "" and page["topText"] == label
     return page["state"] == ("live" if label else "silent") and page["top"] == (label or "")
 
 
 def hello_received(driver, labels: tuple[str, ...]) -> bool:
-    return driver.execute_script("return document.querySelectorAll('#genre-sizer > span').length") == len(labels) + 1
+    # the sizer holds every label and the three words shown where no genre is: silence, speech, unsure
+    return driver.execute_script("return document.querySelectorAll('#genre-sizer > span').length") == len(labels) + 3
 
 
 @pytest.mark.parametrize("label_set", sorted(LABEL_SETS))
@@ -181,8 +189,8 @@ def test_the_strip_fits_and_its_parts_never_overlap(browser, artifacts_dir: Path
     driver = browser
     labels = LABEL_SETS[label_set]
     longest = max(labels, key=len)
-    # pop first, then the longest, then another, then silence: the strip must not move or resize.
-    sequence = ["pop", longest, "electronic", None]
+    # pop first, then the longest, then another, then speech, then silence: the strip must not move or resize.
+    sequence = ["pop", longest, "electronic", "speech", None]
     server = FeedServer(made_up_hello(labels))
     seq = itertools.count()
     try:
@@ -205,7 +213,7 @@ def test_the_strip_fits_and_its_parts_never_overlap(browser, artifacts_dir: Path
                     layout = driver.execute_script(READ_LAYOUT)
                     assert layout["viewport"] == {"width": size[0], "height": size[1]}
                     assert_layout(layout, what)
-                    if label is not None:
+                    if label is not None and label not in NO_GENRE_STATES:
                         page = read_page(driver)
                         assert page["prob"] == "100%" and page["taste"] == "1.0000", (what, page)
                     strips.append(layout["strip"])

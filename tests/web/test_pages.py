@@ -219,6 +219,7 @@ return {
   provider: q('#provider') && q('#provider').textContent,
   timelineCount: q('#timeline') && Number(q('#timeline').dataset.count),
   timelineCapacity: q('#timeline') && Number(q('#timeline').dataset.capacity),
+  content: document.body.dataset.content,
 };
 """
 
@@ -480,13 +481,16 @@ def feed_in_a_thread(hello: dict[str, Any]) -> Iterator[tuple[Feed, Callable[[di
         loop.close()
 
 
-def made_up_scores(seq: int, *, tag_names: tuple[str, ...] = TAGS, silent: bool = False) -> dict[str, Any]:
+def made_up_scores(seq: int, *, tag_names: tuple[str, ...] = TAGS, silent: bool = False,
+                   state: str | None = None) -> dict[str, Any]:
+    """``state`` "speech" or "unsure": the scores are given, no top genre is."""
     tags = np.array(TAG_PROBABILITIES if tag_names else [])
     return scores_message(
         seq=seq, t=3.0 + 0.5 * seq, window_start_s=0.5 * seq, window_end_s=3.0 + 0.5 * seq, labels=LABELS,
         mood_names=MOODS, tag_names=tag_names, genre=None if silent else np.array([0.1, 0.2, 0.05, 0.65]),
-        top=None if silent else 3, taste=None if silent else 0.7,
+        top=None if silent or state else 3, taste=None if silent else 0.7,
         moods=None if silent else np.linspace(0.1, 0.9, len(MOODS)), tags=None if silent else tags, level_dbfs=-80.0 if silent else -18.0, silent=silent, latency_ms=4.0,
+        state=state,
     )
 
 
@@ -524,6 +528,13 @@ def test_dashboard_shows_the_top_tags_and_hides_them_when_there_are_none(browser
 
         publish(made_up_scores(2))
         assert wait_for("tags again", shown(2), timeout_s=STATE_TIMEOUT_S)["tags"] == expected_tags(tagged)
+
+        for seq, state in ((10, "speech"), (11, "unsure")):  # what plays is not a genre: the page says so
+            publish(made_up_scores(seq, state=state))
+            page = wait_for(f"the {state} hop", shown(seq), timeout_s=STATE_TIMEOUT_S)
+            assert (page["topText"], page["top"], page["prob"], page["content"]) == (state, "", "", state)
+            assert [bar["p"] for bar in page["bars"]] == ["0.1000", "0.2000", "0.0500", "0.6500"]  # still given
+        screenshot(driver, artifacts_dir / "dashboard-unsure.png")
 
         publish(made_up_scores(3, tag_names=()))  # a model without tags sends []
         page = wait_for("the hop without tags", shown(3), timeout_s=STATE_TIMEOUT_S)
