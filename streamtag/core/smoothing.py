@@ -148,20 +148,16 @@ class Smoother:
         self._taste: float | None = None
         self._moods: np.ndarray | None = None
         self._tags: np.ndarray | None = None
-        self._top: int | None = None
-        self._challenger: int | None = None
-        self._challenger_hops = 0
+        self._top = Confirmed()  # the top label's index
         self._quiet_hops = 0
         self._silent = False
         self._content: np.ndarray | None = None
-        self._state: str | None = None  # None: not decided yet (start, or after silence)
-        self._state_candidate: str | None = None
-        self._state_candidate_hops = 0
+        self._state = Confirmed()  # what plays; its value is None only before the first window
 
     @property
     def shown_top(self) -> int | None:
         """The top label as shown: none unless the state is music."""
-        return self._top if self._state == MUSIC else None
+        return self._top.value if self._state.value == MUSIC else None
 
     def update(
         self, *, genre: np.ndarray, taste: float, moods: np.ndarray, tags: np.ndarray, level_dbfs: float,
@@ -182,11 +178,11 @@ class Smoother:
             if not self._silent:
                 # What played before a pause is what most likely plays after it (a break between songs, or
                 # in speech), and the first windows after it are mostly the pause's zeros: keep the state.
-                state = self._state
+                state = self._state.value
                 self.reset()
                 self._silent = True
                 self._quiet_hops = cfg.silence_hops
-                self._state = state
+                self._state.value = state
             change = TopChange(previous=previous_top, current=None) if previous_top is not None else None
             return Smoothed(genre=None, taste=None, moods=None, tags=None, top=None, silent=True, change=change,
                             state=SILENCE)
@@ -207,8 +203,12 @@ class Smoother:
             if content is not None:
                 c = cfg.content_alpha
                 self._content = content.copy() if self._content is None else self._content + c * (content - self._content)
-        self._update_top()
-        self._update_state()
+        best = int(np.argmax(self._genre))
+        current = self._top.value
+        # a challenger must lead the shown label by the margin to count at all
+        leads = current is None or self._genre[best] - self._genre[current] > cfg.switch_margin
+        self._top.offer(best if leads else current, cfg.confirm_hops)
+        self._state.offer(state_of(float(self._genre[self._top.value]), self._content, cfg), cfg.state_confirm_hops)
         top = self.shown_top
         change = TopChange(previous=previous_top, current=top) if top != previous_top else None
         return Smoothed(
@@ -219,38 +219,26 @@ class Smoother:
             top=top,
             silent=False,
             change=change,
-            state=self._state,
+            state=self._state.value,
             content=None if self._content is None else self._content.copy(),
         )
 
-    def _update_state(self) -> None:
-        candidate = state_of(float(self._genre[self._top]), self._content, self.config)
-        if self._state is None or candidate == self._state:
-            self._state = candidate if self._state is None else self._state
-            self._state_candidate, self._state_candidate_hops = None, 0
-            return
-        if candidate == self._state_candidate:
-            self._state_candidate_hops += 1
-        else:
-            self._state_candidate, self._state_candidate_hops = candidate, 1
-        if self._state_candidate_hops >= self.config.state_confirm_hops:
-            self._state = candidate
-            self._state_candidate, self._state_candidate_hops = None, 0
 
-    def _update_top(self) -> None:
-        best = int(np.argmax(self._genre))
-        if self._top is None:
-            self._top = best
-            self._challenger, self._challenger_hops = None, 0
+class Confirmed:
+    """A shown value that a new one replaces only once it has been offered ``hops`` times in a row; the first
+    value offered is shown at once. The top label and the state both change this way."""
+
+    def __init__(self) -> None:
+        self.value = None
+        self._challenger = None
+        self._hops = 0
+
+    def offer(self, candidate, hops: int) -> None:
+        if self.value is None or candidate == self.value:
+            self.value = candidate if self.value is None else self.value
+            self._challenger, self._hops = None, 0
             return
-        lead = self._genre[best] - self._genre[self._top]
-        if best == self._top or lead <= self.config.switch_margin:
-            self._challenger, self._challenger_hops = None, 0
-            return
-        if best == self._challenger:
-            self._challenger_hops += 1
-        else:
-            self._challenger, self._challenger_hops = best, 1
-        if self._challenger_hops >= self.config.confirm_hops:
-            self._top = best
-            self._challenger, self._challenger_hops = None, 0
+        self._hops = self._hops + 1 if candidate == self._challenger else 1
+        self._challenger = candidate
+        if self._hops >= hops:
+            self.value, self._challenger, self._hops = candidate, None, 0
