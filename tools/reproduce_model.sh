@@ -9,7 +9,7 @@
 # 3. the teacher's targets for Emotify, the CC recordings and that music;
 # 4. `streamtag train --all` with the cross-validated recipe (RECIPE below, the one models/README.md reports);
 # 5. the export to models/streamtag.onnx with its parity check;
-# 6. the content head (music / speech / other, docs/content.md): the sounds of eight free game packages from
+# 6. the content head (music / speech / other, docs/content.md): the sounds of seven free game packages from
 #    Debian (streamtag/train/content_set.py), unpacked into WORK_DIR, and tools/fit_content_head.py.
 # Needs the project's .venv with the [train] extra (README.md), python3.11, apt-get with current package lists
 # (Debian: apt-get update) and unzip. About 40 minutes on a 2-core CPU; a step already done is skipped.
