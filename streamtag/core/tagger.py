@@ -17,7 +17,7 @@ import numpy as np
 from streamtag.core.content import CONTENT_CLASSES
 from streamtag.core.levels import SILENCE_FLOOR_DBFS, level_dbfs  # noqa: F401 - SILENCE_FLOOR_DBFS: re-exported
 from streamtag.core.scorer import ModelFacts, Scorer, Scores
-from streamtag.core.smoothing import SmoothingConfig, state_of
+from streamtag.core.smoothing import SmoothingConfig, clip_state_of
 from streamtag.core.windows import SlidingWindows
 
 
@@ -134,8 +134,8 @@ class Tagger:
 def clip_summary(windows: list[WindowScores], info: ModelFacts) -> dict:
     """Average the window scores of one clip: the clip-level tags that `tag` prints and `evaluate` scores.
 
-    ``state`` judges the clip as live judges a moment (``smoothing.state_of`` on the means): "music", "speech" or
-    "unsure"; ``content`` (P(music, speech, other)) is there for a model with a content head."""
+    ``state`` judges the clip on its means (``smoothing.clip_state_of``): "music", "speech" or "unsure";
+    ``content`` (P(music, speech, other)) is there for a model with a content head."""
     if not windows:
         raise ValueError("a clip summary needs at least one window")
     genre = np.mean([w.genre for w in windows], axis=0)
@@ -144,7 +144,7 @@ def clip_summary(windows: list[WindowScores], info: ModelFacts) -> dict:
     content = None if windows[0].content is None else np.mean([w.content for w in windows], axis=0)
     summary = {
         "top": info.labels[int(np.argmax(genre))],
-        "state": state_of(float(np.max(genre)), content, SmoothingConfig()),
+        "state": clip_state_of(float(np.max(genre)), content, SmoothingConfig()),
         "genre": {label: round(float(p), 4) for label, p in zip(info.labels, genre, strict=True)},
         "taste": round(float(np.mean([w.taste for w in windows])), 4),
         "moods": {name: round(float(s), 4) for name, s in zip(info.mood_names, moods, strict=True)},

@@ -216,3 +216,14 @@ def test_what_plays_is_smoothed_more_slowly_than_the_genres():
     while (out := feed_content(s, SPEECH_CONTENT)).state != "speech":
         windows += 1
     assert windows + 1 == 13
+
+
+def test_a_whole_file_is_judged_by_the_class_its_means_favour():
+    from streamtag.core.smoothing import clip_state_of
+
+    config = SmoothingConfig()
+    assert clip_state_of(0.85, np.array([0.40, 0.08, 0.52]), config) == "unsure"  # a dog: other outweighs music
+    assert clip_state_of(0.77, np.array([0.59, 0.37, 0.04]), config) == "music"  # a ragtime: music, however close
+    assert clip_state_of(0.6, np.array([0.02, 0.93, 0.05]), config) == "speech"
+    assert clip_state_of(0.35, np.array([0.9, 0.05, 0.05]), config) == "unsure"  # music, but no genre fits
+    assert clip_state_of(0.7, None, config) == "music"  # a model without a content head
