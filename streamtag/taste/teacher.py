@@ -15,7 +15,14 @@ from streamtag.core.messages import DISLIKE, LABEL_VALUES, LIKE
 from streamtag.errors import CorruptProfileError, ProfileError
 from streamtag.taste.fit import KIND_LIVE, make_label, now_iso
 from streamtag.taste.profile import MAX_LABELS, ModelIdentity, Profile
-from streamtag.taste.store import load_profile, profile_lock, profile_path_for, prune_clips, save_clip, save_profile
+from streamtag.taste.store import (
+    load_profile,
+    profile_lock,
+    profile_path_for,
+    prune_clips,
+    save_clip,
+    save_profile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +56,11 @@ class LiveTeacher:
         self.sample_rate = int(sample_rate)
         self.label_s = float(label_s)
         self._recent: deque = deque()
-        # The audio the recent windows span (at most label_s, or one window when label_s is shorter), plus the
-        # blocks heard before they are scored (before the first window: the last label_s + 10 s): samples
-        # [_heard - len(_audio), _heard) of the stream.
-        self._audio = np.zeros(0, dtype=np.float32)
+        # The blocks the recent windows span (at most label_s, or one window when label_s is shorter), plus the
+        # blocks heard before they are scored (before the first window: the last label_s + 10 s), each with the
+        # stream position of its first sample. Kept as blocks and joined only for a label: a block comes every
+        # 10-50 ms, and joining seconds of audio each time would copy them dozens of times a second.
+        self._blocks: deque[tuple[int, np.ndarray]] = deque()
         self._audio_limit = int(round((self.label_s + 10.0) * self.sample_rate))
         self._heard = 0
         self._lock = threading.Lock()
@@ -82,21 +90,21 @@ class LiveTeacher:
 
     def hear(self, samples: np.ndarray) -> None:
         """The stream's next block of audio, as the Tagger is given it (so sample positions agree)."""
+        block = np.array(samples, dtype=np.float32).reshape(-1)  # a copy: the source may reuse its array
         with self._lock:
-            self._audio = np.concatenate([self._audio, np.asarray(samples, dtype=np.float32).reshape(-1)])
-            self._heard += len(samples)
+            self._blocks.append((self._heard, block))
+            self._heard += len(block)
             keep_from = self._recent[0].start_sample if self._recent else self._heard - self._audio_limit
-            excess = len(self._audio) - max(self._heard - keep_from, 0)
-            if excess > 0:
-                self._audio = self._audio[excess:]
+            while self._blocks and self._blocks[0][0] + len(self._blocks[0][1]) <= keep_from:
+                self._blocks.popleft()
 
     def _clip(self, start: int, end: int) -> np.ndarray | None:
         """Samples [start, end) of the stream, or None when they were not all heard (a caller that never
         calls ``hear``): the label is then kept without a clip."""
-        first = self._heard - len(self._audio)
-        if start < first or end > self._heard:
+        if not self._blocks or start < self._blocks[0][0] or end > self._heard:
             return None
-        return self._audio[start - first : end - first]
+        first = self._blocks[0][0]
+        return np.concatenate([block for _, block in self._blocks])[start - first : end - first]
 
     def observe(self, windows: Iterable) -> None:
         """Remember the windows (WindowScores) that lie within the last ``label_s`` seconds of the stream.
