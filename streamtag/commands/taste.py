@@ -191,8 +191,8 @@ def run_show(args: argparse.Namespace) -> int:
             _console().print(f"[red]cannot load the model[/red] ({exc}), so cannot tell which profile is its own")
         return 2
     path = profile_path_for(current)
-    others = [{"path": str(p), "model": prof.identity.describe(), "labels": len(prof.labels)}
-              for p, prof in other_profiles(current)]
+    elsewhere = other_profiles(current)
+    others = [{"path": str(p), "model": prof.identity.describe(), "labels": len(prof.labels)} for p, prof in elsewhere]
     if not path.exists():
         if args.json:
             print(json.dumps({"path": str(path), "exists": False, "other_models": others}))
@@ -200,7 +200,7 @@ def run_show(args: argparse.Namespace) -> int:
             console = _console()
             console.print(f"no taste profile yet for model {current.describe()} ({path}); the crowd's taste is shown. "
                           "Teach yours with 'streamtag taste learn --like ... --dislike ...'")
-            notice = elsewhere_notice(current)
+            notice = elsewhere_notice(current, elsewhere)
             if notice:
                 console.print(notice)
         return 0
@@ -279,10 +279,8 @@ def run_import(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise ProfileError(f"{args.source}: no such file") from None
     current = _identity(args)
-    named = (profile.identity.name, profile.identity.version, profile.identity.embedding_dim)
-    if profile.identity.weights_sha256 is None and named == (current.name, current.version, current.embedding_dim):
-        # exported before models carried their digest: the name it gives is all there is to go by
-        profile = Profile(current, profile.labels, config=profile.config, created=profile.created)
+    if profile.identity.names(current):  # exported before models carried their digest
+        profile = profile.for_model(current)
     path = profile_path(profile.identity)
     console = _console()
     with profile_lock(path, on_wait=_say_waiting):

@@ -66,6 +66,12 @@ class ModelIdentity:
     def describe(self) -> str:
         return f"{self.name} {self.version} (weights {self.short_id}, embedding_dim {self.embedding_dim})"
 
+    def names(self, model: ModelIdentity) -> bool:
+        """A format 1 identity (no digest) that gives ``model``'s name, version and embedding_dim: all such a
+        profile recorded of its model, and so all there is to go by."""
+        return self.weights_sha256 is None and (self.name, self.version, self.embedding_dim) == (
+            model.name, model.version, model.embedding_dim)
+
 
 class Profile:
     """Labels plus the model fitted to them, for one embedding model.
@@ -190,6 +196,10 @@ class Profile:
 
     def cross_validated_auc(self) -> float | None:
         return cross_validated_auc(self._labels, self.config)
+
+    def for_model(self, identity: ModelIdentity) -> Profile:
+        """The same labels and settings as the profile of ``identity`` (a format 1 profile it ``names``)."""
+        return Profile(identity, self._labels, config=self.config, created=self.created)
 
     def describe(self) -> str:
         """Whose taste is shown, for the display and the feed's hello message."""

@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.errors import CorruptProfileError, ProfileError
-from streamtag.taste.profile import CLIP_NAME, PROFILE_FORMAT, READABLE_PROFILE_FORMATS, ModelIdentity, Profile
+from streamtag.taste.profile import (
+    CLIP_NAME,
+    PROFILE_FORMAT,
+    READABLE_PROFILE_FORMATS,
+    ModelIdentity,
+    Profile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +88,8 @@ def profile_path_for(identity: ModelIdentity) -> Path:
         except ProfileError as exc:
             log.warning("the old taste profile %s was not moved: %s", legacy, exc)
             return path
-        named = (old.identity.name, old.identity.version, old.identity.embedding_dim)
-        if old.identity.weights_sha256 is None and named == (identity.name, identity.version, identity.embedding_dim):
-            save_profile(Profile(identity, old.labels, config=old.config, created=old.created), path)
+        if old.identity.names(identity):
+            save_profile(old.for_model(identity), path)
             moved = set_aside(legacy, "moved")
             log.warning("moved the taste profile %s to %s (one profile per model now); the old file is %s",
                         legacy, path, moved.name)
@@ -108,9 +113,10 @@ def other_profiles(identity: ModelIdentity) -> list[tuple[Path, Profile]]:
     return [(path, profile) for _, path, profile in sorted(found, key=lambda item: -item[0])]
 
 
-def elsewhere_notice(identity: ModelIdentity) -> str | None:
-    """For ``tag`` and ``live`` when this model has no profile yet: where the user's labels are, and the fix."""
-    others = other_profiles(identity)
+def elsewhere_notice(identity: ModelIdentity, others: list[tuple[Path, Profile]] | None = None) -> str | None:
+    """For ``tag`` and ``live`` when this model has no profile yet: where the user's labels are, and the fix.
+    ``others``: ``other_profiles(identity)``, where the caller has it already."""
+    others = other_profiles(identity) if others is None else others
     if not others:
         return None
     _, newest = others[0]
