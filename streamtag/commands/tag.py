@@ -9,6 +9,7 @@ from pathlib import Path
 
 from streamtag.audio import audio_file_info
 from streamtag.commands import options, progress
+from streamtag.core.smoothing import MUSIC
 from streamtag.core.tagger import Tagger
 from streamtag.engine import Engine
 from streamtag.errors import AudioFileError
@@ -96,7 +97,7 @@ def _summaries(r: dict) -> dict[str, str]:
     tags = sorted(r["tags"].items(), key=lambda kv: -kv[1])[:TOP_TAGS_SHOWN]
     return {
         # no genre is claimed for speech, or for a clip no genre fits (core/smoothing.py's states)
-        "top": r["top"] if r["state"] == "music" else f"({r['state']})",
+        "top": r["top"] if r["state"] == MUSIC else f"({r['state']})",
         "genres": " ".join(f"{label} {p:.0%}" for label, p in genres),
         "taste": f"{r['taste']:.0%}",
         "moods": ", ".join(f"{name} {score:.0%}" for name, score in moods),

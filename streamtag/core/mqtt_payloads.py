@@ -23,10 +23,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from streamtag.core.smoothing import SILENCE, SPEECH, UNSURE
+
 ONLINE = "online"
 OFFLINE = "offline"
-SILENCE = "silence"  # PREFIX/genre and the genre sensor while silent (labels are genres: none is called that)
-NO_GENRE_STATES = (SILENCE, "speech", "unsure")  # the scores' states in which no genre is shown (core/smoothing)
+# PREFIX/genre and the genre sensor while no genre is shown: the scores' state (labels are genres: none is
+# called that)
+NO_GENRE_STATES = (SILENCE, SPEECH, UNSURE)
 DISCOVERY_PREFIX = "homeassistant"  # Home Assistant's default discovery prefix
 MAX_QUEUED_EVENTS = 64  # events are seconds apart: 64 cover minutes of a broker that is away
 GENRE_CHANGED = "genre_changed"

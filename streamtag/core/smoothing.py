@@ -73,28 +73,31 @@ class SmoothingConfig:
     @property
     def alpha(self) -> float:
         """The EMA weight of a new window."""
-        if self.time_constant_s == 0:
-            return 1.0
-        return 1.0 - math.exp(-self.hop_s / self.time_constant_s)
+        return self._weight(self.time_constant_s)
 
     @property
     def content_alpha(self) -> float:
         """The EMA weight of a new window's content probabilities."""
-        if self.content_time_constant_s == 0:
-            return 1.0
-        return 1.0 - math.exp(-self.hop_s / self.content_time_constant_s)
+        return self._weight(self.content_time_constant_s)
 
     @property
     def confirm_hops(self) -> int:
-        return max(1, math.ceil(self.confirm_s / self.hop_s - 1e-9))
+        return self._hops(self.confirm_s)
 
     @property
     def silence_hops(self) -> int:
-        return max(1, math.ceil(self.silence_enter_s / self.hop_s - 1e-9))
+        return self._hops(self.silence_enter_s)
 
     @property
     def state_confirm_hops(self) -> int:
-        return max(1, math.ceil(self.state_confirm_s / self.hop_s - 1e-9))
+        return self._hops(self.state_confirm_s)
+
+    def _weight(self, time_constant_s: float) -> float:
+        return 1.0 if time_constant_s == 0 else 1.0 - math.exp(-self.hop_s / time_constant_s)
+
+    def _hops(self, seconds: float) -> int:
+        """``seconds`` rounded up to whole hops, at least one."""
+        return max(1, math.ceil(seconds / self.hop_s - 1e-9))
 
 
 MUSIC, SPEECH, UNSURE, SILENCE = "music", "speech", "unsure", "silence"
@@ -109,7 +112,7 @@ def state_of(top_p: float, content: np.ndarray | None, config: SmoothingConfig) 
             return SPEECH
         if float(content[0]) < config.music_p:
             return UNSURE
-    return UNSURE if top_p < config.unsure_top_p else MUSIC
+    return _genre_state(top_p, config)
 
 
 def clip_state_of(top_p: float, content: np.ndarray | None, config: SmoothingConfig) -> str:
@@ -118,6 +121,11 @@ def clip_state_of(top_p: float, content: np.ndarray | None, config: SmoothingCon
     have already averaged those away, so the likelier class decides."""
     if content is not None and int(np.argmax(content)) != 0:
         return SPEECH if int(np.argmax(content)) == 1 else UNSURE
+    return _genre_state(top_p, config)
+
+
+def _genre_state(top_p: float, config: SmoothingConfig) -> str:
+    """Music, unless no genre of the vocabulary stands out."""
     return UNSURE if top_p < config.unsure_top_p else MUSIC
 
 

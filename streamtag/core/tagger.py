@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamtag.core.content import CONTENT_CLASSES
-from streamtag.core.levels import SILENCE_FLOOR_DBFS, level_dbfs  # noqa: F401 - SILENCE_FLOOR_DBFS: re-exported
+from streamtag.core.levels import level_dbfs
 from streamtag.core.scorer import ModelFacts, Scorer, Scores
 from streamtag.core.smoothing import SmoothingConfig, clip_state_of
 from streamtag.core.windows import SlidingWindows
-
 
 TasteScorer = Callable[[np.ndarray], np.ndarray]
 

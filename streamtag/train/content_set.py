@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from streamtag.audio import AUDIO_SUFFIXES, load_audio
+from streamtag.core.content import CONTENT_CLASSES
 from streamtag.errors import AudioFileError
 
-MUSIC, SPEECH, OTHER = "music", "speech", "other"
+MUSIC, SPEECH, OTHER = CONTENT_CLASSES
 
 # The packages, for tools/reproduce_model.sh (apt-get download) and the model card; licences in models/README.md.
 # Warzone 2100's music is not here: it is among the unlabelled music the model was distilled on, given to

@@ -16,8 +16,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from streamtag.core.levels import SILENCE_FLOOR_DBFS
 from streamtag.core.messages import LEVEL_CEILING_DBFS, scores_message
-from streamtag.core.tagger import SILENCE_FLOOR_DBFS
 from streamtag.feed import LABEL_BURST, LABEL_INTERVAL_S, TokenBucket
 
 from .test_feed import (  # noqa: F401
