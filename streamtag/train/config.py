@@ -36,9 +36,12 @@ class ModelConfig:
     dropout: float = 0.3
     tag_names: tuple[str, ...] = ()  # the teacher's tags: a "tags" output when not empty
     teacher_features: int = 0  # width of the teacher's feature vector the embedding learns to predict (0: none)
-    # Heads ("genre", "moods", "taste") that read the CNN's summary (its time mean and max) instead of the
-    # embedding: set by streamtag.train.probe_heads, which says why.
-    summary_heads: tuple[str, ...] = ()
+    # What each head ("genre", "moods", "taste") reads, where not the embedding: "summary" (the CNN's time mean
+    # and max) or "bands" (the same per frequency band). Set by streamtag.train.probe_heads, which says why.
+    head_inputs: tuple[tuple[str, str], ...] = ()
+
+    def input_of(self, head: str) -> str:
+        return dict(self.head_inputs).get(head, "embedding")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,8 +50,12 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         data = dict(data)
         data["frontend"] = FrontendConfig(**data["frontend"])
-        for key in ("labels", "mood_names", "channels", "tag_names", "summary_heads"):
+        for key in ("labels", "mood_names", "channels", "tag_names"):
             data[key] = tuple(data.get(key, ()))
+        # checkpoints before 2.2.0 named the heads that read the summary
+        inputs = data.pop("head_inputs", None) or [(head, "summary") for head in data.get("summary_heads", ())]
+        data.pop("summary_heads", None)
+        data["head_inputs"] = tuple((head, source) for head, source in inputs)
         return cls(**data)
 
 

@@ -3,8 +3,8 @@
 Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
   audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
   -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
-Heads named in ``config.summary_heads`` read the CNN's summary instead: its time mean and max (B, 2 x 128),
-averaged over the 3 frequency bands.
+Heads may read the CNN's summary instead (``config.head_inputs``): its time mean and max, averaged over the 3
+frequency bands (``summary``, B x 2 x 128) or per band (``bands``, B x 2 x 128 x 3).
 
 The tag head and the teacher-feature head learn from a pretrained teacher (see streamtag.train.distill);
 the feature head only shapes the embedding during training and is not exported.
@@ -19,6 +19,14 @@ from torch import nn
 
 from streamtag.train.config import ModelConfig
 from streamtag.train.frontend import LogMel
+
+
+def summaries(maps: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The CNN's output maps (B, C, T', F') summarised over time, by their mean and max: averaged over the
+    frequency bands (``summary``, B x 2C) and per band (``bands``, B x 2CF', channel-major)."""
+    x = maps.mean(dim=3)
+    return {"summary": torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1),
+            "bands": torch.cat([maps.mean(dim=2).flatten(1), maps.amax(dim=2).flatten(1)], dim=1)}
 
 
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
@@ -48,6 +56,8 @@ class CRNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.embed = nn.Linear(4 * config.gru_hidden, config.embedding_dim)
         self.summary_dim = 2 * c_in
+        self.widths = {"embedding": config.embedding_dim, "summary": self.summary_dim,
+                       "bands": self.summary_dim * (config.frontend.n_mels // 32)}  # the pools divide the mels by 32
         self.genre_head = nn.Linear(self.head_width("genre"), len(config.labels))
         self.taste_head = nn.Linear(self.head_width("taste"), 1)
         self.mood_head = nn.Linear(self.head_width("moods"), len(config.mood_names))
@@ -55,30 +65,33 @@ class CRNN(nn.Module):
         self.feature_head = nn.Linear(config.embedding_dim, config.teacher_features) if config.teacher_features else None
 
     def head_width(self, head: str) -> int:
-        return self.summary_dim if head in self.config.summary_heads else self.config.embedding_dim
+        return self.widths[self.config.input_of(head)]
 
     def forward_logmel(self, logmel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Log-mel (B, T, n_mels) -> logits and embedding; the losses use logits for numerical stability."""
         x = self.input_norm(logmel.transpose(1, 2).unsqueeze(-1)).squeeze(-1)  # (B, n_mels, T)
-        x = self.cnn(x.transpose(1, 2).unsqueeze(1))  # (B, C, T', F')
-        x = x.mean(dim=3)  # (B, C, T')
+        maps = self.cnn(x.transpose(1, 2).unsqueeze(1))  # (B, C, T', F')
+        x = maps.mean(dim=3)  # (B, C, T')
         seq, _ = self.gru(x.transpose(1, 2))  # (B, T', 2H)
         pooled = torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)  # (B, 4H)
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
+        summary = summaries(maps)
+        # One dropout per input that a head reads, in this order: the random stream a seed gives training
+        # stays the one the shipped models were trained with.
         inputs = {"embedding": self.dropout(hidden)}
-        summary = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C)
-        if self.config.summary_heads:
-            inputs["summary"] = self.dropout(summary)
-        read = {head: inputs["summary" if head in self.config.summary_heads else "embedding"]
-                for head in ("genre", "taste", "moods")}
+        read_inputs = {self.config.input_of(head) for head in ("genre", "taste", "moods")}
+        for source in ("summary", "bands"):
+            if source in read_inputs:
+                inputs[source] = self.dropout(summary[source])
+        read = {head: inputs[self.config.input_of(head)] for head in ("genre", "taste", "moods")}
         features = inputs["embedding"]
         out = {
             "genre_logits": self.genre_head(read["genre"]),
             "taste_logit": self.taste_head(read["taste"]).squeeze(1),
             "mood_logits": self.mood_head(read["moods"]),
             "embedding": embedding,
-            "summary": summary,
+            "summary": summary["summary"],
         }
         if self.tag_head is not None:
             out["tag_logits"] = self.tag_head(features)

@@ -1,5 +1,6 @@
-"""Probe heads: the refitted heads compute exactly what the fitted probes do, read the features they were fitted
-on (genre and moods the CNN's summary, taste the embedding), fit the labels, and survive a checkpoint."""
+"""Probe heads: the refitted heads compute exactly what the fitted probes do, read the features the inner
+cross-validation chose for them (genre and moods the CNN's summary or its bands, taste the embedding), fit the
+labels, and survive a checkpoint; checkpoints from before 2.2.0 still load."""
 
 from __future__ import annotations
 
@@ -20,20 +21,27 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
     model = CRNN(config).eval()  # untrained: its random features still separate 8 tracks' windows
     artists = [f"artist-{i}" for i in range(len(train_set.logmels))]  # 8 tracks, one artist each: 4 inner folds
     chosen = refit_heads(model, train_set, artists)
-    assert set(chosen) == {"genre_C", "moods_alpha", "taste_alpha"}
-    assert model.config.summary_heads == ("genre", "moods")
-    assert model.genre_head.in_features == model.mood_head.in_features == 2 * config.channels[-1]
+    assert {"genre_C", "moods_alpha", "taste_alpha"} <= set(chosen)
+    inputs = dict(model.config.head_inputs)
+    assert inputs["genre"] in ("summary", "bands") and inputs["moods"] in ("summary", "bands")
+    assert "taste" not in inputs and chosen["taste_input"] == "embedding"
+    widths = {"summary": 2 * config.channels[-1], "bands": 2 * config.channels[-1] * config.frontend.n_mels // 32}
+    assert model.genre_head.in_features == widths[inputs["genre"]]
+    assert model.mood_head.in_features == widths[inputs["moods"]]
     assert model.taste_head.in_features == config.embedding_dim
     features = window_features(model, train_set.logmels)
     window_frames = config.frontend.n_frames(config.window_samples)
     with torch.no_grad():
-        for logmel, summary, embedding, genre in zip(train_set.logmels, features["summary"], features["embedding"],
-                                                     train_set.genre, strict=True):
+        for i, (logmel, embedding, genre) in enumerate(zip(train_set.logmels, features["embedding"], train_set.genre,
+                                                            strict=True)):
             crops = torch.from_numpy(np.stack([logmel[s : s + window_frames]
                                                for s in range(0, logmel.shape[0] - window_frames + 1, HOP_FRAMES)]))
             out = model.forward_logmel(crops)
             # the heads read the features window_features returns: the probe is the head
-            direct = torch.from_numpy(summary) @ model.genre_head.weight.T + model.genre_head.bias
+            direct = torch.from_numpy(features[inputs["genre"]][i]) @ model.genre_head.weight.T + model.genre_head.bias
+            torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
+            moods = torch.from_numpy(features[inputs["moods"]][i]) @ model.mood_head.weight.T + model.mood_head.bias
+            torch.testing.assert_close(out["mood_logits"], moods, rtol=1e-4, atol=1e-4)
             torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
             taste = torch.from_numpy(embedding) @ model.taste_head.weight.T + model.taste_head.bias
             torch.testing.assert_close(out["taste_logit"], taste[:, 0], rtol=1e-4, atol=1e-4)
@@ -52,5 +60,27 @@ def test_a_refitted_checkpoint_loads_with_heads_of_its_own_shape(tiny_sets, tmp_
     state = torch.load(path, weights_only=False)
     loaded = CRNN(ModelConfig.from_dict(state["model_config"]))
     loaded.load_state_dict(state["model"])  # the heads' shapes follow the config the checkpoint carries
-    assert loaded.config.summary_heads == ("genre", "moods")
+    assert loaded.config.head_inputs == state["model_config"]["head_inputs"]
     assert refit_checkpoint(path, train_set, artists) == first  # the features did not move: the same probes
+
+
+def test_bands_are_the_summary_per_frequency_band(tiny_sets):
+    config, train_set, _ = tiny_sets
+    torch.manual_seed(0)
+    model = CRNN(config).eval()
+    features = window_features(model, train_set.logmels[:1])
+    bands = features["bands"][0].reshape(len(features["bands"][0]), 2, config.channels[-1], -1)  # (W, mean|max, C, F')
+    # the per-band time means average to the summary's time mean; the maxima bound its maximum from above
+    np.testing.assert_allclose(bands[:, 0].mean(axis=2), features["summary"][0][:, :config.channels[-1]], rtol=1e-5, atol=1e-6)
+    assert (bands[:, 1].mean(axis=2) >= features["summary"][0][:, config.channels[-1]:] - 1e-6).all()
+
+
+def test_a_checkpoint_from_before_head_inputs_loads():
+    config = ModelConfig(labels=("a", "b"), channels=(4, 4, 4, 8), gru_hidden=4, embedding_dim=4)
+    old = config.to_dict()
+    del old["head_inputs"]
+    old["summary_heads"] = ["genre", "moods"]  # how 2.1.0's checkpoint says what its heads read
+    loaded = ModelConfig.from_dict(old)
+    assert loaded.input_of("genre") == loaded.input_of("moods") == "summary"
+    assert loaded.input_of("taste") == "embedding"
+    assert CRNN(loaded).genre_head.in_features == 2 * 8
