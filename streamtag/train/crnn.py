@@ -21,12 +21,15 @@ from streamtag.train.config import ModelConfig
 from streamtag.train.frontend import LogMel
 
 
-def summaries(maps: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The CNN's output maps (B, C, T', F') summarised over time, by their mean and max: averaged over the
-    frequency bands (``summary``, B x 2C) and per band (``bands``, B x 2CF', channel-major)."""
+def summary_of(maps: torch.Tensor) -> torch.Tensor:
+    """The CNN's output maps (B, C, T', F') averaged over the frequency bands, then their time mean and max (B, 2C)."""
     x = maps.mean(dim=3)
-    return {"summary": torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1),
-            "bands": torch.cat([maps.mean(dim=2).flatten(1), maps.amax(dim=2).flatten(1)], dim=1)}
+    return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+
+
+def bands_of(maps: torch.Tensor) -> torch.Tensor:
+    """The time mean and max of each band of the CNN's output maps (B, 2CF', channel-major)."""
+    return torch.cat([maps.mean(dim=2).flatten(1), maps.amax(dim=2).flatten(1)], dim=1)
 
 
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
@@ -76,14 +79,15 @@ class CRNN(nn.Module):
         pooled = torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)  # (B, 4H)
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
-        summary = summaries(maps)
+        summary = summary_of(maps)
         # One dropout per input that a head reads, in this order: the random stream a seed gives training
-        # stays the one the shipped models were trained with.
+        # stays the one the shipped models were trained with. The bands are computed only where a head reads them.
         inputs = {"embedding": self.dropout(hidden)}
         read_inputs = {self.config.input_of(head) for head in ("genre", "taste", "moods")}
-        for source in ("summary", "bands"):
-            if source in read_inputs:
-                inputs[source] = self.dropout(summary[source])
+        if "summary" in read_inputs:
+            inputs["summary"] = self.dropout(summary)
+        if "bands" in read_inputs:
+            inputs["bands"] = self.dropout(bands_of(maps))
         read = {head: inputs[self.config.input_of(head)] for head in ("genre", "taste", "moods")}
         features = inputs["embedding"]
         out = {
@@ -91,7 +95,7 @@ class CRNN(nn.Module):
             "taste_logit": self.taste_head(read["taste"]).squeeze(1),
             "mood_logits": self.mood_head(read["moods"]),
             "embedding": embedding,
-            "summary": summary["summary"],
+            "summary": summary,
         }
         if self.tag_head is not None:
             out["tag_logits"] = self.tag_head(features)

@@ -31,7 +31,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold
 
 from streamtag import metrics
-from streamtag.train.crnn import CRNN, summaries
+from streamtag.taste.fit import sigmoid
+from streamtag.train.crnn import CRNN, bands_of, summary_of
 from streamtag.train.training_set import TrainingSet
 from streamtag.train.validation import window_crops
 
@@ -51,7 +52,8 @@ def window_features(model: CRNN, logmels: list[np.ndarray], *, hop_frames: int =
     window_frames = model.config.frontend.n_frames(model.config.window_samples)
     captured = {}
     handles = [model.embed.register_forward_hook(lambda module, inputs, output: captured.update(embedding=torch.relu(output))),
-               model.cnn.register_forward_hook(lambda module, inputs, output: captured.update(summaries(output)))]
+               model.cnn.register_forward_hook(
+                   lambda module, inputs, output: captured.update(summary=summary_of(output), bands=bands_of(output)))]
     model.eval()
     features = {"embedding": [], "summary": [], "bands": []}
     try:
@@ -87,51 +89,56 @@ def _clip_means(values: np.ndarray, windows_of: np.ndarray, n_tracks: int) -> np
     return sums / np.maximum(np.bincount(windows_of, minlength=n_tracks), 1)[:, None]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 @dataclass(frozen=True)
 class _Head:
     """How one head is fitted and judged: a probe for a penalty, what its fit predicts for windows, and the
-    score of its tracks' clip means (higher is better), as the cross-validation report scores them; or, with
-    ``by_window``, the R^2 of its windows' logits, the rule every head had before 2.2.0."""
+    score (higher is better) of its out-of-fold window predictions, given the windows' fit targets, the track of
+    each window and the tracks' targets."""
 
     penalty: str
     grid: tuple[float, ...]
     inputs: tuple[str, ...]
     make: Callable[[float], object]
     predict: Callable[[object, np.ndarray], np.ndarray]
-    score: Callable[[np.ndarray, np.ndarray], tuple[float, ...]] | None
-    by_window: bool = False
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[float, ...]]
 
 
-def _genre_score(probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Clip accuracy; ties broken by the log-likelihood of the true genre."""
+def _genre_score(probs: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Clip accuracy, as the cross-validation report scores it; ties broken by the log-likelihood of the true
+    genre."""
+    probs = _clip_means(probs, windows_of, len(truth))
     return float(np.mean(probs.argmax(axis=1) == truth[:, 0])), float(np.log(probs[np.arange(len(truth)), truth[:, 0]] + 1e-9).mean())
 
 
-def _rates_score(rates: np.ndarray, truth: np.ndarray) -> tuple[float]:
+def _rates_score(rates: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float]:
+    """Mean Pearson r of the clip means, as the cross-validation report scores moods."""
+    rates = _clip_means(rates, windows_of, len(truth))
     return (float(np.mean([metrics.pearson(rates[:, j], truth[:, j]) for j in range(truth.shape[1])])),)
+
+
+def _window_r2(logits: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float]:
+    """R^2 of the windows' logits: the rule every head had before 2.2.0."""
+    return (1 - float(np.mean((logits - fit_target) ** 2) / np.var(fit_target, axis=0).mean()),)
 
 
 HEADS = {
     "genre": _Head("C", GENRE_C, ("summary",), lambda c: LogisticRegression(C=c, max_iter=3000),
                    lambda probe, z: probe.predict_proba(z), _genre_score),
     "moods": _Head("alpha", RIDGE_ALPHAS, ("summary", "bands"), lambda a: Ridge(alpha=a),
-                   lambda probe, z: _sigmoid(probe.predict(z)), _rates_score),
+                   lambda probe, z: sigmoid(probe.predict(z)), _rates_score),
     # Crowd taste keeps the window rule: scored by the Spearman of 190-odd training tracks' clip means, the
     # inner choice of its penalty was noise (one outer fold chose 100, and taste read 0.25 against 0.27).
     "taste": _Head("alpha", RIDGE_ALPHAS, ("embedding",), lambda a: Ridge(alpha=a),
-                   lambda probe, z: probe.predict(z).reshape(len(z), -1), None, by_window=True),
+                   lambda probe, z: probe.predict(z).reshape(len(z), -1), _window_r2),
 }
 
 
 def _choose(head: _Head, features: dict, target: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray,
             groups: np.ndarray) -> tuple[str, float, tuple]:
-    """The input and penalty whose out-of-fold clip means score best in an inner cross-validation grouped by
-    artist: scored per track, as the outer cross-validation scores, not per window (where the window-level R^2
-    of a ridge favours far more shrinkage than the clip means' correlation does)."""
+    """The input and penalty whose out-of-fold predictions score best (``head.score``) in an inner
+    cross-validation grouped by artist. Genre and moods are scored per track, as the outer cross-validation
+    scores, not per window, where the window-level R^2 of a ridge favours far more shrinkage than the clip
+    means' correlation does."""
     n_tracks = len(target)
     track_groups = np.empty(n_tracks, dtype=object)
     track_groups[windows_of] = groups
@@ -139,21 +146,13 @@ def _choose(head: _Head, features: dict, target: np.ndarray, fit_target: np.ndar
     for source in head.inputs:
         z = features[source][0]
         for value in head.grid:
-            oof, windows = None, np.zeros_like(fit_target, dtype=np.float64)
-            for fit_tracks, held_tracks in GroupKFold(INNER_FOLDS).split(np.arange(n_tracks), groups=track_groups):
+            oof = None
+            for fit_tracks, _ in GroupKFold(INNER_FOLDS).split(np.arange(n_tracks), groups=track_groups):
                 fit = np.isin(windows_of, fit_tracks)
-                probe = head.make(value).fit(z[fit], fit_target[fit])
-                predicted = head.predict(probe, z[~fit])
-                if head.by_window:
-                    windows[~fit] = predicted.reshape(windows[~fit].shape)
-                    continue
-                means = _clip_means(predicted, windows_of[~fit], n_tracks)
-                oof = np.zeros_like(means) if oof is None else oof
-                oof[held_tracks] = means[held_tracks]
-            if head.by_window:
-                score = (1 - float(np.mean((windows - fit_target) ** 2) / np.var(fit_target, axis=0).mean()),)
-            else:
-                score = head.score(oof, target)
+                predicted = head.predict(head.make(value).fit(z[fit], fit_target[fit]), z[~fit])
+                oof = np.zeros((len(z), predicted.shape[1])) if oof is None else oof
+                oof[~fit] = predicted
+            score = head.score(oof, fit_target, windows_of, target)
             if best is None or score > best[2]:
                 best = (source, value, score)
     return best

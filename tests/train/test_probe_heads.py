@@ -42,7 +42,6 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
             torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
             moods = torch.from_numpy(features[inputs["moods"]][i]) @ model.mood_head.weight.T + model.mood_head.bias
             torch.testing.assert_close(out["mood_logits"], moods, rtol=1e-4, atol=1e-4)
-            torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
             taste = torch.from_numpy(embedding) @ model.taste_head.weight.T + model.taste_head.bias
             torch.testing.assert_close(out["taste_logit"], taste[:, 0], rtol=1e-4, atol=1e-4)
             assert torch.softmax(out["genre_logits"], 1).mean(0).argmax().item() == genre
