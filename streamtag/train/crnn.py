@@ -3,8 +3,9 @@
 Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
   audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
   -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
-Heads may read the CNN's summary instead (``config.head_inputs``): its time mean and max, averaged over the 3
-frequency bands (``summary``, B x 2 x 128) or per band (``bands``, B x 2 x 128 x 3).
+Heads may read other features instead (``config.head_inputs``): the CNN's time mean and max, averaged over the
+3 frequency bands (``summary``, B x 2 x 128) or per band (``bands``, B x 2 x 128 x 3), the GRU's time mean and
+max (``pooled``, B x 2 x 128), or several of these side by side (``bands+pooled``).
 
 The tag head and the teacher-feature head learn from a pretrained teacher (see streamtag.train.distill);
 the feature head only shapes the embedding during training and is not exported.
@@ -30,6 +31,20 @@ def summary_of(maps: torch.Tensor) -> torch.Tensor:
 def bands_of(maps: torch.Tensor) -> torch.Tensor:
     """The time mean and max of each band of the CNN's output maps (B, 2CF', channel-major)."""
     return torch.cat([maps.mean(dim=2).flatten(1), maps.amax(dim=2).flatten(1)], dim=1)
+
+
+def pooled_of(seq: torch.Tensor) -> torch.Tensor:
+    """The GRU's outputs (B, T', 2H): their time mean and max (B, 4H)."""
+    return torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)
+
+
+def sources_of(head_input: str) -> list[str]:
+    """The features a head input names: ``bands+pooled`` reads the bands and the pooled GRU side by side."""
+    return head_input.split("+")
+
+
+def _side_by_side(features: list[torch.Tensor]) -> torch.Tensor:
+    return features[0] if len(features) == 1 else torch.cat(features, dim=1)  # no Concat node in the graph for one
 
 
 def _conv_block(c_in: int, c_out: int, pool: tuple[int, int]) -> nn.Sequential:
@@ -60,7 +75,8 @@ class CRNN(nn.Module):
         self.embed = nn.Linear(4 * config.gru_hidden, config.embedding_dim)
         self.summary_dim = 2 * c_in
         self.widths = {"embedding": config.embedding_dim, "summary": self.summary_dim,
-                       "bands": self.summary_dim * (config.frontend.n_mels // 32)}  # the pools divide the mels by 32
+                       "bands": self.summary_dim * (config.frontend.n_mels // 32),  # the pools divide the mels by 32
+                       "pooled": 4 * config.gru_hidden}
         self.genre_head = nn.Linear(self.head_width("genre"), len(config.labels))
         self.taste_head = nn.Linear(self.head_width("taste"), 1)
         self.mood_head = nn.Linear(self.head_width("moods"), len(config.mood_names))
@@ -68,7 +84,7 @@ class CRNN(nn.Module):
         self.feature_head = nn.Linear(config.embedding_dim, config.teacher_features) if config.teacher_features else None
 
     def head_width(self, head: str) -> int:
-        return self.widths[self.config.input_of(head)]
+        return sum(self.widths[source] for source in sources_of(self.config.input_of(head)))
 
     def forward_logmel(self, logmel: torch.Tensor) -> dict[str, torch.Tensor]:
         """Log-mel (B, T, n_mels) -> logits and embedding; the losses use logits for numerical stability."""
@@ -76,19 +92,23 @@ class CRNN(nn.Module):
         maps = self.cnn(x.transpose(1, 2).unsqueeze(1))  # (B, C, T', F')
         x = maps.mean(dim=3)  # (B, C, T')
         seq, _ = self.gru(x.transpose(1, 2))  # (B, T', 2H)
-        pooled = torch.cat([seq.mean(dim=1), seq.amax(dim=1)], dim=1)  # (B, 4H)
+        pooled = pooled_of(seq)  # (B, 4H)
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
         summary = summary_of(maps)
-        # One dropout per input that a head reads, in this order: the random stream a seed gives training
+        # One dropout per feature that a head reads, in this order: the random stream a seed gives training
         # stays the one the shipped models were trained with. The bands are computed only where a head reads them.
         inputs = {"embedding": self.dropout(hidden)}
-        read_inputs = {self.config.input_of(head) for head in ("genre", "taste", "moods")}
-        if "summary" in read_inputs:
+        heads = ("genre", "taste", "moods")
+        read_sources = {source for head in heads for source in sources_of(self.config.input_of(head))}
+        if "summary" in read_sources:
             inputs["summary"] = self.dropout(summary)
-        if "bands" in read_inputs:
+        if "bands" in read_sources:
             inputs["bands"] = self.dropout(bands_of(maps))
-        read = {head: inputs[self.config.input_of(head)] for head in ("genre", "taste", "moods")}
+        if "pooled" in read_sources:
+            inputs["pooled"] = self.dropout(pooled)
+        read = {head: _side_by_side([inputs[source] for source in sources_of(self.config.input_of(head))])
+                for head in heads}
         features = inputs["embedding"]
         out = {
             "genre_logits": self.genre_head(read["genre"]),

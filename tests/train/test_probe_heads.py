@@ -1,8 +1,11 @@
 """Probe heads: the refitted heads compute exactly what the fitted probes do, read the features the inner
-cross-validation chose for them (genre and moods the CNN's summary or its bands, taste the embedding), fit the
-labels, and survive a checkpoint; checkpoints from before 2.2.0 still load."""
+cross-validation chose for them (genre the CNN's summary, moods the summary, its bands or the bands beside the
+GRU's pooled output, taste the embedding), fit the labels, and survive a checkpoint; checkpoints from before
+2.2.0 still load."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,8 +14,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from streamtag.train.config import ModelConfig  # noqa: E402
-from streamtag.train.crnn import CRNN  # noqa: E402
+from streamtag.train.crnn import CRNN, sources_of  # noqa: E402
 from streamtag.train.probe_heads import HOP_FRAMES, refit_checkpoint, refit_heads, window_features  # noqa: E402
+
+
+def _read(features: dict, head_input: str, track: int) -> torch.Tensor:
+    """What a head reading ``head_input`` sees for each window of ``track``, from window_features' output."""
+    return torch.from_numpy(np.concatenate([features[source][track] for source in sources_of(head_input)], axis=1))
 
 
 def test_refitted_heads_fit_the_training_labels(tiny_sets):
@@ -23,9 +31,10 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
     chosen = refit_heads(model, train_set, artists)
     assert {"genre_C", "moods_alpha", "taste_alpha"} <= set(chosen)
     inputs = dict(model.config.head_inputs)
-    assert inputs["genre"] in ("summary", "bands") and inputs["moods"] in ("summary", "bands")
+    assert inputs["genre"] == "summary" and inputs["moods"] in ("summary", "bands", "bands+pooled")
     assert "taste" not in inputs and chosen["taste_input"] == "embedding"
-    widths = {"summary": 2 * config.channels[-1], "bands": 2 * config.channels[-1] * config.frontend.n_mels // 32}
+    widths = {"summary": 2 * config.channels[-1], "bands": 2 * config.channels[-1] * config.frontend.n_mels // 32,
+              "bands+pooled": 2 * config.channels[-1] * config.frontend.n_mels // 32 + 4 * config.gru_hidden}
     assert model.genre_head.in_features == widths[inputs["genre"]]
     assert model.mood_head.in_features == widths[inputs["moods"]]
     assert model.taste_head.in_features == config.embedding_dim
@@ -38,9 +47,9 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
                                                for s in range(0, logmel.shape[0] - window_frames + 1, HOP_FRAMES)]))
             out = model.forward_logmel(crops)
             # the heads read the features window_features returns: the probe is the head
-            direct = torch.from_numpy(features[inputs["genre"]][i]) @ model.genre_head.weight.T + model.genre_head.bias
+            direct = _read(features, inputs["genre"], i) @ model.genre_head.weight.T + model.genre_head.bias
             torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
-            moods = torch.from_numpy(features[inputs["moods"]][i]) @ model.mood_head.weight.T + model.mood_head.bias
+            moods = _read(features, inputs["moods"], i) @ model.mood_head.weight.T + model.mood_head.bias
             torch.testing.assert_close(out["mood_logits"], moods, rtol=1e-4, atol=1e-4)
             taste = torch.from_numpy(embedding) @ model.taste_head.weight.T + model.taste_head.bias
             torch.testing.assert_close(out["taste_logit"], taste[:, 0], rtol=1e-4, atol=1e-4)
@@ -72,6 +81,21 @@ def test_bands_are_the_summary_per_frequency_band(tiny_sets):
     # the per-band time means average to the summary's time mean; the maxima bound its maximum from above
     np.testing.assert_allclose(bands[:, 0].mean(axis=2), features["summary"][0][:, :config.channels[-1]], rtol=1e-5, atol=1e-6)
     assert (bands[:, 1].mean(axis=2) >= features["summary"][0][:, config.channels[-1]:] - 1e-6).all()
+
+
+def test_a_head_reads_the_bands_and_the_pooled_gru_side_by_side(tiny_sets):
+    config, train_set, _ = tiny_sets
+    torch.manual_seed(0)
+    model = CRNN(replace(config, head_inputs=(("moods", "bands+pooled"),))).eval()
+    features = window_features(model, train_set.logmels[:1])
+    assert features["pooled"][0].shape[1] == 4 * config.gru_hidden
+    assert model.mood_head.in_features == features["bands"][0].shape[1] + features["pooled"][0].shape[1]
+    window_frames = config.frontend.n_frames(config.window_samples)
+    with torch.no_grad():
+        out = model.forward_logmel(torch.from_numpy(train_set.logmels[0][:window_frames][None]))
+    # the bands first, then the pooled GRU: the order the probe's weights were fitted in
+    expected = _read(features, "bands+pooled", 0)[:1] @ model.mood_head.weight.T + model.mood_head.bias
+    torch.testing.assert_close(out["mood_logits"], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_a_checkpoint_from_before_head_inputs_loads():
