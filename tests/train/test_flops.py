@@ -179,9 +179,9 @@ def test_shipped_model_network_matches_its_architecture(shipped_counts):
     blocks = [(16, 1, 128 * 96), (32, 16, 64 * 48), (64, 32, 32 * 24), (128, 64, 16 * 12)]
     assert count.conv == count.stft + sum(2 * out * inp * 9 * plane + out * plane for out, inp, plane in blocks)
     # the mel MatMul (128 frames x 513 bins x 96 bands), the 256 -> 64 embedding, the genre head on the CNN's
-    # 256-number summary (4), the mood head on its 768 numbers per band (9), and the taste and tag heads on the
-    # embedding (1 + 50)
-    assert count.matmul == (2 * 128 * 513 * 96 + (2 * 256 * 64 + 64) + (2 * 256 * 4 + 4) + (2 * 768 * 9 + 9)
+    # 256-number summary (4), the mood head on its 768 numbers per band beside the GRU's 256 pooled ones (9),
+    # and the taste and tag heads on the embedding (1 + 50)
+    assert count.matmul == (2 * 128 * 513 * 96 + (2 * 256 * 64 + 64) + (2 * 256 * 4 + 4) + (2 * 1024 * 9 + 9)
                             + (2 * 64 * 51 + 51))
     # 64 per direction over 16 steps of 128 features
     assert count.gru == 2 * 3 * 64 * (128 + 64) * 16 * 2
