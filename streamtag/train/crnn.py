@@ -1,7 +1,7 @@
 """The CRNN: convolutional blocks over the log-mel, a bidirectional GRU over time, and four named heads.
 
 Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 frames, 96 mels):
-  audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 128)
+  audio (B, 66150) -> LogMel (B, 128, 96) -> CNN (B, 128 ch, 16, 3) -> GRU over 16 steps -> pooled (B, 256)
   -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
 Heads may read other features instead (``config.head_inputs``): the CNN's time mean and max, averaged over the
 3 frequency bands (``summary``, B x 2 x 128) or per band (``bands``, B x 2 x 128 x 3), the GRU's time mean and
