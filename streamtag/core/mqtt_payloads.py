@@ -6,7 +6,9 @@ Topics under PREFIX (docs/integrations.md)::
     PREFIX/state               JSON: the latest hop's top genre, genre, taste, moods, tags, silent, state (retained)
     PREFIX/genre               the top genre as a plain string; "silence", "speech" or "unsure" while none
                                is shown (retained)
-    PREFIX/event/<kind>        JSON: genre_changed, silence_started, silence_ended (not retained)
+    PREFIX/source              up | down: whether live's source delivers audio (retained)
+    PREFIX/event/<kind>        JSON: genre_changed, silence_started, silence_ended, source_down, source_up,
+                               like, dislike (not retained)
     homeassistant/<component>/<node_id>/<object_id>/config    Home Assistant MQTT discovery (retained)
 
 The ``Outbox`` sits between the tagger and the broker: events wait in order, at most ``MAX_QUEUED_EVENTS`` (the
@@ -23,10 +25,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from streamtag.core.messages import SOURCE_DOWN, SOURCE_UP
 from streamtag.core.smoothing import SILENCE, SPEECH, UNSURE
 
 ONLINE = "online"
 OFFLINE = "offline"
+# PREFIX/source: live starts with its source open; the feed's source_down and source_up events move it
+SOURCE_IS_UP = "up"
+SOURCE_IS_DOWN = "down"
 # PREFIX/genre and the genre sensor while no genre is shown: the scores' state (labels are genres: none is
 # called that)
 NO_GENRE_STATES = (SILENCE, SPEECH, UNSURE)
@@ -72,6 +78,10 @@ class Topics:
     @property
     def genre(self) -> str:
         return f"{self.prefix}/genre"
+
+    @property
+    def source(self) -> str:
+        return f"{self.prefix}/source"
 
     def event(self, kind: str) -> str:
         return f"{self.prefix}/event/{kind}"
@@ -134,8 +144,9 @@ def _percent(path: str) -> str:
 
 
 def discovery(hello: dict[str, Any], *, topics: Topics, sw_version: str) -> list[Publication]:
-    """Home Assistant discovery configs: sensors for the top genre, taste and each mood, a binary sensor for
-    silence. All read ``PREFIX/state``; all are unavailable while ``PREFIX/availability`` says offline."""
+    """Home Assistant discovery configs: sensors for the top genre, taste and each mood, binary sensors for
+    silence and for the source. All but the source's read ``PREFIX/state``, the source's ``PREFIX/source``; all are
+    unavailable while ``PREFIX/availability`` says offline."""
     node = topics.node_id
     common = {
         "state_topic": topics.state,
@@ -169,10 +180,17 @@ def discovery(hello: dict[str, Any], *, topics: Topics, sw_version: str) -> list
             "name": "Silent", "icon": "mdi:volume-off", "payload_on": "ON", "payload_off": "OFF",
             "value_template": "{{ 'ON' if value_json.silent else 'OFF' }}",
         }),
+        # connectivity: Home Assistant shows it as connected / disconnected, which is what up and down mean here
+        ("binary_sensor", "source", {
+            "name": "Audio source", "device_class": "connectivity", "state_topic": topics.source,
+            "payload_on": SOURCE_IS_UP, "payload_off": SOURCE_IS_DOWN,
+        }),
     ]
+    # An entity's own fields win over the common ones: the source's sensor reads its own topic.
     return [
         Publication(f"{DISCOVERY_PREFIX}/{component}/{node}/{object_id}/config",
-                    _json({**fields, "unique_id": f"{node}_{object_id}", **common}), retain=True)
+                    _json({**fields, "unique_id": f"{node}_{object_id}",
+                           **{key: value for key, value in common.items() if key not in fields}}), retain=True)
         for component, object_id, fields in entities
     ]
 
@@ -187,8 +205,9 @@ class MqttMessages:
         self._discovery = discovery(hello, topics=self.topics, sw_version=sw_version)
 
     def online(self) -> list[Publication]:
-        """What a connection starts with: availability, then the discovery configs."""
-        return [Publication(self.topics.availability, ONLINE, retain=True), *self._discovery]
+        """What a run starts with: availability, the discovery configs, and its source, open."""
+        return [Publication(self.topics.availability, ONLINE, retain=True), *self._discovery,
+                Publication(self.topics.source, SOURCE_IS_UP, retain=True)]
 
     def offline(self) -> Publication:
         """What a clean stop ends with, and the last will the broker sends when the connection is lost."""
@@ -198,6 +217,11 @@ class MqttMessages:
         if message["type"] == "labelled":  # PREFIX/event/like or PREFIX/event/dislike
             body = {"t": message["t"], "taste_source": message["taste_source"]}
             return [Publication(self.topics.event(message["value"]), _json(body), retain=False)]
+        if message["type"] == "event" and message["kind"] in (SOURCE_DOWN, SOURCE_UP):
+            up = message["kind"] == SOURCE_UP
+            body = {"t": message["t"], "detail": message["detail"]}
+            return [Publication(self.topics.source, SOURCE_IS_UP if up else SOURCE_IS_DOWN, retain=True),
+                    Publication(self.topics.event(message["kind"]), _json(body), retain=False)]
         if message["type"] != "scores":
             return []  # the feed's top_changed events: EventDetector gives MQTT's own from the scores
         state = Publication(self.topics.state, _json(state_payload(message, mood_names=self.mood_names)), retain=True)

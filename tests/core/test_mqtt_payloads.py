@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streamtag.core.messages import labelled_message
+from streamtag.core.messages import labelled_message, source_event
 from streamtag.core.mqtt_payloads import (
     EventDetector,
     MqttMessages,
@@ -78,6 +78,20 @@ def test_publications_of_one_hop():
     assert (liked.topic, liked.retain) == ("home/tagger/event/like", False)
     assert json.loads(liked.payload) == {"t": 12.0, "taste_source": "personal (1 label)"}
     assert messages.online()[0] == Publication("home/tagger/availability", "online", retain=True)
+    assert messages.online()[-1] == Publication("home/tagger/source", "up", retain=True)  # live opened it
+
+
+def test_a_source_that_goes_and_comes_back():
+    messages = MqttMessages(HELLO, prefix="home/tagger", sw_version="0.1.0")
+    why = "pulse (null.monitor) stopped delivering audio (unplugged, or the server quit)"
+    state, event = messages.process(source_event(seq=7, t=21.0, up=False, detail=why))
+    assert state == Publication("home/tagger/source", "down", retain=True)
+    assert (event.topic, event.retain, json.loads(event.payload)) == (
+        "home/tagger/event/source_down", False, {"t": 21.0, "detail": why})
+    state, event = messages.process(source_event(seq=7, t=21.0, up=True, detail="pulse (null.monitor)"))
+    assert state == Publication("home/tagger/source", "up", retain=True)
+    assert (event.topic, json.loads(event.payload)) == ("home/tagger/event/source_up",
+                                                        {"t": 21.0, "detail": "pulse (null.monitor)"})
     assert messages.offline() == Publication("home/tagger/availability", "offline", retain=True)
 
 
@@ -89,7 +103,8 @@ def test_discovery_configs():
                              "homeassistant/sensor/home_tagger/taste/config",
                              "homeassistant/sensor/home_tagger/mood_calmness/config",
                              "homeassistant/sensor/home_tagger/mood_joyful_activation/config",
-                             "homeassistant/binary_sensor/home_tagger/silent/config"]
+                             "homeassistant/binary_sensor/home_tagger/silent/config",
+                             "homeassistant/binary_sensor/home_tagger/source/config"]
     genre = configs["homeassistant/sensor/home_tagger/genre/config"]
     assert genre == {
         "name": "Genre", "icon": "mdi:music", "device_class": "enum", "options": ["classical", "rock", "silence", "speech",
@@ -102,6 +117,12 @@ def test_discovery_configs():
                    "model": "streamtag-crnn 2.0.0", "sw_version": "1.2"},
         "origin": {"name": "streamtag", "sw_version": "1.2"},
     }
+    source = configs["homeassistant/binary_sensor/home_tagger/source/config"]
+    # its own topic, not the state's; available and on the device as the others are
+    assert (source["state_topic"], source["payload_on"], source["payload_off"]) == ("home/tagger/source", "up", "down")
+    assert source["device_class"] == "connectivity" and source["unique_id"] == "home_tagger_source"
+    assert {key: source[key] for key in ("availability_topic", "device")} == {
+        key: genre[key] for key in ("availability_topic", "device")}
     mood = configs["homeassistant/sensor/home_tagger/mood_joyful_activation/config"]
     assert mood["name"] == "Mood joyful activation" and mood["unit_of_measurement"] == "%"
     assert mood["value_template"] == ('{{ none if value_json.moods["joyful_activation"] is none else '

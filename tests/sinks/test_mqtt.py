@@ -3,6 +3,7 @@ availability and the last will, a broker that goes away and comes back, logins a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,8 +16,9 @@ import jinja2
 import pytest
 
 import streamtag
+from streamtag.core.messages import source_event
 from streamtag.errors import StreamtagError
-from streamtag.sinks.mqtt import MqttConfig, parse_mqtt_url
+from streamtag.sinks.mqtt import MqttConfig, MqttSink, parse_mqtt_url
 from tests.live.conftest import REPO, LiveProcess, run_cli
 
 from .conftest import CLIP_S, Recorder, free_port, retained
@@ -133,18 +135,20 @@ def test_a_run_publishes_state_events_discovery_and_availability(mosquitto, two_
 
     # What a subscriber that comes later finds: the retained topics and the discovery configs
     moods = hello["mood_names"]
-    kept = retained(mosquitto.port, expect=3 + 3 + len(moods))
-    assert kept["st/availability"] == "offline" and kept["st/genre"] == "rock"
+    kept = retained(mosquitto.port, expect=4 + 4 + len(moods))
+    assert kept["st/availability"] == "offline" and kept["st/genre"] == "rock" and kept["st/source"] == "up"
     state = json.loads(kept["st/state"])
     assert state == states[-1]
     configs = {topic: json.loads(payload) for topic, payload in kept.items() if topic.startswith("homeassistant/")}
     objects = ["genre", "taste", *(f"mood_{name}" for name in moods)]
     assert sorted(configs) == sorted([f"homeassistant/sensor/st/{o}/config" for o in objects]
-                                     + ["homeassistant/binary_sensor/st/silent/config"])
+                                     + ["homeassistant/binary_sensor/st/silent/config",
+                                        "homeassistant/binary_sensor/st/source/config"])
     device = {"identifiers": ["st"], "name": "st", "manufacturer": "streamtag",
               "model": f"{hello['model']['name']} {hello['model']['version']}", "sw_version": streamtag.__version__}
-    for config in configs.values():
-        assert config["state_topic"] == "st/state" and config["availability_topic"] == "st/availability"
+    for topic, config in configs.items():
+        assert config["state_topic"] == ("st/source" if "/source/" in topic else "st/state")
+        assert config["availability_topic"] == "st/availability"
         assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
         assert config["device"] == device
         assert config["unique_id"].startswith("st_") and config["name"]
@@ -335,3 +339,38 @@ def test_a_like_from_the_feed_is_an_mqtt_event(mosquitto, data_dir, model_path, 
     finally:
         live.kill()
         recorder.close()
+
+
+def test_a_lost_source_is_retained_as_down_with_events_until_it_is_back(mosquitto):
+    """live's source_down and source_up events (tests/live makes them from a killed sound server) through the sink
+    to the broker: PREFIX/source says down while the source is away, and each change is an event."""
+    hello = {"type": "hello", "model": {"name": "streamtag-crnn", "version": "2.3.0"}, "labels": ["rock"],
+             "mood_names": ["calmness"]}
+    why = "loopback: pulse (null.monitor) stopped delivering audio (unplugged, or the server quit)"
+    recorder = Recorder(mosquitto.port, ("st/source", "st/event/#"))
+
+    async def run(events) -> None:
+        sink = MqttSink(parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto.port}/st"), hello=hello)
+        await sink.start()
+        for event in events:
+            sink.publish(event)
+        async with asyncio.timeout(10):
+            while sink.queued:  # as live runs on: a sink closed before it connects has sent nothing
+                await asyncio.sleep(0.02)
+        await sink.close()
+
+    try:
+        asyncio.run(run([source_event(seq=4, t=9.5, up=False, detail=why)]))
+        assert retained(mosquitto.port, expect=1, topics=("st/source",)) == {"st/source": "down"}
+        asyncio.run(run([source_event(seq=4, t=9.5, up=False, detail=why),
+                         source_event(seq=4, t=9.5, up=True, detail="loopback: pulse (null.monitor)")]))
+        assert recorder.wait_for(lambda r: len(r.on("st/event/source_up")) == 1, timeout_s=5)
+    finally:
+        recorder.close()
+    assert retained(mosquitto.port, expect=1, topics=("st/source",)) == {"st/source": "up"}
+    downs = [m.json() for m in recorder.on("st/event/source_down")]
+    assert downs == [{"t": 9.5, "detail": why}] * 2
+    assert recorder.on("st/event/source_up")[0].json() == {"t": 9.5, "detail": "loopback: pulse (null.monitor)"}
+    # each run starts up, but a retained topic sends only its latest payload: down for the first run, up for the
+    # second, whose down came and went before it was sent (the events keep both)
+    assert [m.payload for m in recorder.on("st/source")] == ["down", "up"]
