@@ -150,9 +150,10 @@ class MqttSink:
         )
 
     async def _run(self) -> None:
-        """Connect, send until the connection is lost, wait, connect again; until ``close``."""
+        """Connect, send until the connection is lost, wait, connect again; until ``close``. Closed before it
+        first connects, it still tries once: what a short run published is in the outbox."""
         backoff_s, failures = self.config.min_backoff_s, 0
-        while not self._closing.is_set():
+        while True:
             connected = False
             try:
                 async with self._client() as client:
@@ -181,6 +182,8 @@ class MqttSink:
                 failures += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), backoff_s)
+            if self._closing.is_set():
+                return
             backoff_s = min(2 * backoff_s, self.config.max_backoff_s)
 
     async def _session(self, client: aiomqtt.Client) -> None:
