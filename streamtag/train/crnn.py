@@ -22,10 +22,10 @@ from streamtag.train.config import ModelConfig
 from streamtag.train.frontend import LogMel
 
 
-def summary_of(maps: torch.Tensor) -> torch.Tensor:
-    """The CNN's output maps (B, C, T', F') averaged over the frequency bands, then their time mean and max (B, 2C)."""
-    x = maps.mean(dim=3)
-    return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+def summary_of(band_means: torch.Tensor) -> torch.Tensor:
+    """The CNN's output maps averaged over the frequency bands (B, C, T'), which the GRU reads too: their time
+    mean and max (B, 2C)."""
+    return torch.cat([band_means.mean(dim=2), band_means.amax(dim=2)], dim=1)
 
 
 def bands_of(maps: torch.Tensor) -> torch.Tensor:
@@ -95,7 +95,7 @@ class CRNN(nn.Module):
         pooled = pooled_of(seq)  # (B, 4H)
         hidden = torch.relu(self.embed(self.dropout(pooled)))  # (B, D)
         embedding = nn.functional.normalize(hidden, dim=1)
-        summary = summary_of(maps)
+        summary = summary_of(x)
         # One dropout per feature that a head reads, in this order: the random stream a seed gives training
         # stays the one the shipped models were trained with. The bands are computed only where a head reads them.
         inputs = {"embedding": self.dropout(hidden)}

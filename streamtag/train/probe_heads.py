@@ -36,7 +36,7 @@ from sklearn.model_selection import GroupKFold
 
 from streamtag import metrics
 from streamtag.taste.fit import sigmoid
-from streamtag.train.crnn import CRNN, bands_of, pooled_of, sources_of, summary_of
+from streamtag.train.crnn import CRNN, bands_of, pooled_of, sources_of
 from streamtag.train.training_set import TrainingSet
 from streamtag.train.validation import window_crops
 
@@ -57,8 +57,7 @@ def window_features(model: CRNN, logmels: list[np.ndarray], *, hop_frames: int =
     window_frames = model.config.frontend.n_frames(model.config.window_samples)
     captured = {}
     handles = [model.embed.register_forward_hook(lambda module, inputs, output: captured.update(embedding=torch.relu(output))),
-               model.cnn.register_forward_hook(
-                   lambda module, inputs, output: captured.update(summary=summary_of(output), bands=bands_of(output))),
+               model.cnn.register_forward_hook(lambda module, inputs, output: captured.update(bands=bands_of(output))),
                model.gru.register_forward_hook(lambda module, inputs, output: captured.update(pooled=pooled_of(output[0])))]
     model.eval()
     features = {"embedding": [], "summary": [], "bands": [], "pooled": []}
@@ -66,7 +65,7 @@ def window_features(model: CRNN, logmels: list[np.ndarray], *, hop_frames: int =
         with torch.no_grad():
             for logmel in logmels:
                 crops = window_crops(logmel, window_frames=window_frames, hop_frames=hop_frames)
-                model.forward_logmel(torch.from_numpy(crops))
+                captured["summary"] = model.forward_logmel(torch.from_numpy(crops))["summary"]
                 for name, values in features.items():
                     values.append(captured[name].numpy().copy())
     finally:
