@@ -163,9 +163,12 @@ def _choose(head: _Head, features: dict, target: np.ndarray, fit_target: np.ndar
     return best
 
 
-def _side_by_side(standardised: dict, head_input: str, windows: np.ndarray) -> np.ndarray:
-    """The standardised features ``head_input`` names (``bands+pooled``: both, side by side), for ``windows``."""
-    return np.concatenate([standardised[source][0][windows] for source in sources_of(head_input)], axis=1)
+def _side_by_side(standardised: dict, head_input: str, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The standardised features ``head_input`` names (``bands+pooled``: both, side by side) for ``windows``, and
+    the mean and scale they were standardised with."""
+    parts = [standardised[source] for source in sources_of(head_input)]
+    return (np.concatenate([z[windows] for z, _, _ in parts], axis=1),
+            *(np.concatenate([part[i] for part in parts]) for i in (1, 2)))
 
 
 def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
@@ -195,11 +198,12 @@ def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
         keep = known[windows_of]
         renumber = np.cumsum(known) - 1  # the known tracks, numbered 0..n-1
         fit_target = target[windows_of][keep][:, 0] if name == "genre" else _logit(target[windows_of][keep])
-        features = {source: _side_by_side(standardised, source, keep) for source in head.inputs}
+        candidates = {source: _side_by_side(standardised, source, keep) for source in head.inputs}
+        features = {source: z for source, (z, _, _) in candidates.items()}
         source, value, score = _choose(head, features, target[known], fit_target, renumber[windows_of[keep]], groups[keep])
         chosen.update({f"{name}_input": source, f"{name}_{head.penalty}": value, f"{name}_inner_score": round(score[0], 4)})
         probe = head.make(value).fit(features[source], fit_target)
-        mean, scale = (np.concatenate([standardised[part][i] for part in sources_of(source)]) for i in (1, 2))
+        _, mean, scale = candidates[source]
         weight = np.atleast_2d(probe.coef_) / scale
         heads[name] = _fitted_linear(weight, np.atleast_1d(probe.intercept_) - weight @ mean)
         inputs[name] = source
