@@ -189,8 +189,7 @@ def discovery(hello: dict[str, Any], *, topics: Topics, sw_version: str) -> list
     # An entity's own fields win over the common ones: the source's sensor reads its own topic.
     return [
         Publication(f"{DISCOVERY_PREFIX}/{component}/{node}/{object_id}/config",
-                    _json({**fields, "unique_id": f"{node}_{object_id}",
-                           **{key: value for key, value in common.items() if key not in fields}}), retain=True)
+                    _json({**common, **fields, "unique_id": f"{node}_{object_id}"}), retain=True)
         for component, object_id, fields in entities
     ]
 
