@@ -8,6 +8,8 @@ The address space (docs/integrations.md)::
     /streamtag/mood/<name>    f      each mood's rate, 0..1
     /streamtag/state          s      what plays: music, speech, unsure or silence; always sent
     /streamtag/silent         i      1 while silent, else 0; always sent, and last: the end of a hop's set
+    /streamtag/source         s s    "down" and why, when live's source loses its input; "up" and the source,
+                                     when it has it back (the feed's source_down and source_up events)
 
 While silent only ``/streamtag/state silence`` and ``/streamtag/silent 1`` are sent (there are no scores); while
 the state is speech or unsure there is no ``/streamtag/genre`` (no genre is claimed); a value the model gave as NaN is left
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from streamtag.core.messages import SOURCE_DOWN, SOURCE_UP
 
 ROOT = "/streamtag"
 _NOT_IN_ADDRESS = re.compile(r"[^A-Za-z0-9_.-]+")  # OSC reserves space # * , / ? [ ] { } in address parts
@@ -44,3 +48,10 @@ def osc_messages(scores: dict[str, Any], *, labels: list[str] | tuple[str, ...],
     messages.append((f"{ROOT}/state", [scores["state"]]))
     messages.append((f"{ROOT}/silent", [int(silent)]))
     return messages
+
+
+def osc_source_message(event: dict[str, Any]) -> tuple[str, list[Any]] | None:
+    """A feed event as its OSC message: the source's going down or coming back; other events have none."""
+    if event["kind"] not in (SOURCE_DOWN, SOURCE_UP):
+        return None
+    return f"{ROOT}/source", ["up" if event["kind"] == SOURCE_UP else "down", event["detail"]]

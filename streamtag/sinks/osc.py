@@ -15,7 +15,7 @@ from typing import Any
 
 from pythonosc.udp_client import SimpleUDPClient
 
-from streamtag.core.osc_messages import osc_messages
+from streamtag.core.osc_messages import osc_messages, osc_source_message
 from streamtag.errors import StreamtagError
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,15 @@ class OscSink:
         self._client = SimpleUDPClient(address[0], self.config.port, family=family)  # a non-blocking socket
 
     def publish(self, message: dict[str, Any]) -> None:
-        if message["type"] != "scores" or self._client is None:
+        if self._client is None:
             return
-        for address, arguments in osc_messages(message, labels=self.labels, mood_names=self.mood_names):
+        if message["type"] == "scores":
+            messages = osc_messages(message, labels=self.labels, mood_names=self.mood_names)
+        elif message["type"] == "event" and (source := osc_source_message(message)) is not None:
+            messages = [source]
+        else:
+            return
+        for address, arguments in messages:
             try:
                 self._client.send_message(address, arguments)
             except OSError as exc:  # BlockingIOError: the socket's buffer is full; or the network is unreachable

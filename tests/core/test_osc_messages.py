@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from streamtag.core.osc_messages import address_part, osc_messages
+from streamtag.core.messages import event_message, source_event
+from streamtag.core.osc_messages import address_part, osc_messages, osc_source_message
 
 LABELS = ["classical", "electronic", "rock"]
 MOODS = ["calmness", "joyful_activation"]
@@ -53,3 +54,11 @@ def test_values_the_feed_left_out_are_not_sent():
 def test_address_parts_avoid_the_characters_osc_reserves():
     assert address_part("joyful activation/#1") == "joyful_activation_1"
     assert address_part("a.b-c_d") == "a.b-c_d"
+
+
+def test_the_source_going_down_and_coming_back():
+    down = source_event(seq=7, t=12.5, up=False, detail="PortAudio: device unavailable")
+    assert osc_source_message(down) == ("/streamtag/source", ["down", "PortAudio: device unavailable"])
+    up = source_event(seq=7, t=12.5, up=True, detail="pulse monitor of alsa_output.usb")
+    assert osc_source_message(up) == ("/streamtag/source", ["up", "pulse monitor of alsa_output.usb"])
+    assert osc_source_message(event_message(seq=8, t=14.0, previous="rock", current="pop")) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -12,8 +13,9 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from streamtag.core.messages import event_message, source_event
 from streamtag.errors import StreamtagError
-from streamtag.sinks.osc import OscConfig, parse_osc_address
+from streamtag.sinks.osc import OscConfig, OscSink, parse_osc_address
 from tests.live.conftest import run_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -89,3 +91,31 @@ def test_each_hop_reaches_an_osc_server(data_dir, model_path):
         for name in moods:
             assert hop[f"/streamtag/mood/{name}"] == pytest.approx((message["moods"][name],), rel=1e-6)
         assert hop["/streamtag/silent"] == (0,)
+
+
+def test_the_source_going_down_and_coming_back_reaches_an_osc_server():
+    server = RecordingServer(("127.0.0.1", 0), Dispatcher())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    async def publish() -> None:
+        sink = OscSink(OscConfig(host="127.0.0.1", port=server.server_address[1]),
+                       hello={"labels": ["rock"], "mood_names": ["calmness"]})
+        await sink.start()
+        sink.publish(source_event(seq=3, t=4.5, up=False, detail="the sound server went away"))
+        sink.publish(event_message(seq=3, t=4.5, previous="rock", current="pop"))  # no OSC message of its own
+        sink.publish(source_event(seq=3, t=4.5, up=True, detail="pulse default"))
+        await sink.close()
+        assert sink.dropped == 0
+
+    try:
+        asyncio.run(publish())
+        deadline = time.monotonic() + 5
+        while len(server.datagrams) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    received = [(m.address, m.params) for m in map(OscMessage, server.datagrams)]
+    assert received == [("/streamtag/source", ["down", "the sound server went away"]),
+                        ("/streamtag/source", ["up", "pulse default"])]
