@@ -206,12 +206,15 @@ def test_a_busy_profile_is_reported_not_waited_for(tmp_path):
 
 def test_taste_reset_says_it_waits_for_another_writer(taste_home, engine, model_path):
     path = save_profile(Profile(ModelIdentity.from_info(engine.info)))
-    with lock_held_elsewhere(path, seconds=1.5):
-        reset = subprocess.run([sys.executable, "-m", "streamtag", "taste", "reset", "--model", str(model_path),
-                                "--provider", "cpu"], capture_output=True,
-                               text=True, timeout=60, env={**os.environ, "STREAMTAG_HOME": str(taste_home)})
-    assert reset.returncode == 0, reset.stderr
-    assert "waiting for another streamtag that is writing the taste profile" in reset.stderr
+    # The other writer lets go once reset has said it waits, however long reset takes to start on a busy machine.
+    with lock_held_elsewhere(path, seconds=60):
+        reset = subprocess.Popen([sys.executable, "-m", "streamtag", "taste", "reset", "--model", str(model_path),
+                                  "--provider", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env={**os.environ, "STREAMTAG_HOME": str(taste_home)})
+        said = reset.stderr.readline()
+    out, err = reset.communicate(timeout=60)
+    assert reset.returncode == 0, said + err
+    assert "waiting for another streamtag that is writing the taste profile" in said
     assert not path.exists()  # it went on once the other writer let go
 
 
