@@ -2,7 +2,7 @@
 """Export a training checkpoint to an ONNX model and its streaming parts, and check both against PyTorch.
 
     python tools/export_onnx.py runs/crnn/best.pt models/streamtag.onnx --version 2.0.0 [--fp16 models/streamtag.fp16.onnx]
-    python tools/export_onnx.py runs/a/best.pt runs/b/best.pt models/streamtag.onnx --version 2.3.0   # an averaged ensemble
+    python tools/export_onnx.py runs/a/best.pt runs/b/best.pt models/streamtag.onnx --version 2.4.0   # an averaged ensemble
 
 Writes OUT (raw audio in: every window computed whole) and beside it OUT's streaming parts
 (OUT-stem.network.onnx, .frontend-conv.onnx, .frontend-stft.onnx), which OUT names with their SHA-256 and which
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="streamtag-crnn")
     # No default: a default version would stamp any checkpoint with the shipped model's identity, and a taste
     # profile made for that model would then be applied to this one without a word.
-    parser.add_argument("--version", required=True, help="the model's version, e.g. 2.3.0 (name + version identify it)")
+    parser.add_argument("--version", required=True, help="the model's version, e.g. 2.4.0 (name + version identify it)")
     parser.add_argument("--hop-s", type=float, default=1.5,
                         help="default hop for offline tagging (metadata), rounded to whole spectrogram frames")
     parser.add_argument("--fp16", type=Path, help="also write an fp16-weight copy for GPUs here")

@@ -50,7 +50,7 @@ teacher="$work/teacher-targets"
 RECIPE=(--teacher "$teacher" --unlabelled "$music" "$data/cc-audio" --epochs 24 --average-last 8 --mixup 0 --probe-heads)
 . .venv/bin/activate
 streamtag train "$data/emotify" --all "${RECIPE[@]}" --out "$work/run-final"
-python tools/export_onnx.py "$work/run-final/best.pt" models/streamtag.onnx --version 2.3.0
+python tools/export_onnx.py "$work/run-final/best.pt" models/streamtag.onnx --version 2.4.0
 
 sounds="$work/sounds"
 if [ ! -d "$sounds" ]; then

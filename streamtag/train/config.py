@@ -37,8 +37,9 @@ class ModelConfig:
     tag_names: tuple[str, ...] = ()  # the teacher's tags: a "tags" output when not empty
     teacher_features: int = 0  # width of the teacher's feature vector the embedding learns to predict (0: none)
     # What each head ("genre", "moods", "taste") reads, where not the embedding: "summary" (the CNN's time mean
-    # and max), "bands" (the same per frequency band), "pooled" (the GRU's), or several joined by "+" (see
-    # streamtag.train.crnn). Set by streamtag.train.probe_heads, which says why.
+    # and max), "bands" (the same per frequency band), "pooled" (the GRU's), or several joined by "+"; taste
+    # may read "genre", the genre probabilities (see streamtag.train.crnn). Set by streamtag.train.probe_heads,
+    # which says why.
     head_inputs: tuple[tuple[str, str], ...] = ()
 
     def input_of(self, head: str) -> str:

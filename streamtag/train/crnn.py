@@ -5,7 +5,9 @@ Shapes (batch B, window of 66150 samples at 22050 Hz, stft hop 512 -> T = 128 fr
   -> embedding (B, D, L2-normalised), genre (B, G), taste (B,), moods (B, M), tags (B, T) where T > 0
 Heads may read other features instead (``config.head_inputs``): the CNN's time mean and max, averaged over the
 3 frequency bands (``summary``, B x 2 x 128) or per band (``bands``, B x 2 x 128 x 3), the GRU's time mean and
-max (``pooled``, B x 2 x 128), or several of these side by side (``bands+pooled``).
+max (``pooled``, B x 2 x 128), or several of these side by side (``bands+pooled``). Crowd taste may read the genre
+probabilities instead (``genre``): its head then holds the like rate of each genre, and taste is their mean
+weighted by the probabilities.
 
 The tag head and the teacher-feature head learn from a pretrained teacher (see streamtag.train.distill);
 the feature head only shapes the embedding during training and is not exported.
@@ -20,6 +22,10 @@ from torch import nn
 
 from streamtag.train.config import ModelConfig
 from streamtag.train.frontend import LogMel
+
+# Rates of 0 or 1 have infinite logits: clip them to what a few hundred listeners can tell apart.
+RATE_EPSILON = 0.01
+GENRE_PRIOR = "genre"  # the taste head's input when it reads the genre probabilities
 
 
 def summary_of(band_means: torch.Tensor) -> torch.Tensor:
@@ -76,7 +82,7 @@ class CRNN(nn.Module):
         self.summary_dim = 2 * c_in
         self.widths = {"embedding": config.embedding_dim, "summary": self.summary_dim,
                        "bands": self.summary_dim * (config.frontend.n_mels // 32),  # the pools divide the mels by 32
-                       "pooled": 4 * config.gru_hidden}
+                       "pooled": 4 * config.gru_hidden, GENRE_PRIOR: len(config.labels)}
         self.genre_head = nn.Linear(self.head_width("genre"), len(config.labels))
         self.taste_head = nn.Linear(self.head_width("taste"), 1)
         self.mood_head = nn.Linear(self.head_width("moods"), len(config.mood_names))
@@ -99,7 +105,8 @@ class CRNN(nn.Module):
         # One dropout per feature that a head reads, in this order: the random stream a seed gives training
         # stays the one the shipped models were trained with. The bands are computed only where a head reads them.
         inputs = {"embedding": self.dropout(hidden)}
-        heads = ("genre", "taste", "moods")
+        taste_reads_genre = self.config.input_of("taste") == GENRE_PRIOR
+        heads = ("genre", "moods") if taste_reads_genre else ("genre", "taste", "moods")
         read_sources = {source for head in heads for source in sources_of(self.config.input_of(head))}
         if "summary" in read_sources:
             inputs["summary"] = self.dropout(summary)
@@ -110,9 +117,15 @@ class CRNN(nn.Module):
         read = {head: _side_by_side([inputs[source] for source in sources_of(self.config.input_of(head))])
                 for head in heads}
         features = inputs["embedding"]
+        genre_logits = self.genre_head(read["genre"])
+        if taste_reads_genre:  # the head holds the genre like rates: it yields a rate, not a logit
+            rate = self.taste_head(torch.softmax(genre_logits, dim=1)).clamp(RATE_EPSILON, 1 - RATE_EPSILON)
+            taste_logit = torch.log(rate) - torch.log1p(-rate)
+        else:
+            taste_logit = self.taste_head(read["taste"])
         out = {
-            "genre_logits": self.genre_head(read["genre"]),
-            "taste_logit": self.taste_head(read["taste"]).squeeze(1),
+            "genre_logits": genre_logits,
+            "taste_logit": taste_logit.squeeze(1),
             "mood_logits": self.mood_head(read["moods"]),
             "embedding": embedding,
             "summary": summary,

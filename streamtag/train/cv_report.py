@@ -62,14 +62,22 @@ def ridge_rates(x: np.ndarray, targets: np.ndarray, groups: np.ndarray, fold: np
                         {"ridge__alpha": [1.0, 10.0, 100.0, 1000.0, 10000.0]}, x, targets, groups, fold, proba=False)
 
 
+def genre_like_rates(genre: np.ndarray, like_rates: np.ndarray, n_genres: int) -> np.ndarray | None:
+    """The mean like rate of the tracks of each genre that have one (NaN: none), or None where a genre has none."""
+    known = ~np.isnan(like_rates)
+    counts = np.bincount(genre[known], minlength=n_genres)
+    if (counts == 0).any():
+        return None
+    return np.bincount(genre[known], weights=like_rates[known], minlength=n_genres) / counts
+
+
 def genre_mean_taste(genre_probs: np.ndarray, genre: np.ndarray, like_rate: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """Each track's expected like rate under its predicted genre distribution, the genre means taken from
-    the other folds' tracks: the rival a learned taste head must beat."""
+    the other folds' tracks: the trivial rival of crowd taste, and since 2.4.0 what its head computes."""
     out = np.zeros(len(genre))
     for k in np.unique(fold):
         train, test = fold != k, fold == k
-        means = np.array([like_rate[train & (genre == g)].mean() for g in range(genre_probs.shape[1])])
-        out[test] = genre_probs[test] @ means
+        out[test] = genre_probs[test] @ genre_like_rates(genre[train], like_rate[train], genre_probs.shape[1])
     return out
 
 

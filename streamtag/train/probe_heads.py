@@ -3,15 +3,15 @@
 Trained jointly, through mixup and augmentation, on a few hundred labelled tracks, the heads are noisier than
 the representation beneath them: on the first cross-validation fold a logistic regression on the same
 64 features read genre 6 points better, and ridge regressions read moods and taste better too (models/README.md).
-So after training, each head is replaced by a regularised linear model fitted on the features of every
+So after training, genre and moods are replaced by regularised linear models fitted on the features of every
 window of the labelled training tracks. The probes are folded back into the heads' Linear layers
 (standardisation included), and the heads still end in softmax and sigmoids: genre by multinomial logistic
-regression, moods and taste by ridge regression of the logits of their rates.
+regression, moods by ridge regression of the logits of their rates.
 
-What each head reads, and its penalty, an inner cross-validation grouped by artist chooses (``HEADS`` lists
-the candidates). Genre and moods are scored as the outer cross-validation scores the model: by the clip means
-of each held-out track's windows. Scored per window instead, by a ridge's R^2 (the rule before 2.2.0, which
-crowd taste keeps), moods chose up to ten times the shrinkage (models/README.md).
+What each of them reads, and its penalty, an inner cross-validation grouped by artist chooses (``HEADS`` lists
+the candidates). They are scored as the outer cross-validation scores the model: by the clip means of each
+held-out track's windows. Scored per window instead, by a ridge's R^2 (the rule before 2.2.0), moods chose up
+to ten times the shrinkage (models/README.md).
 - genre reads the CNN's summary (its time mean and max over the 3 frequency bands, 256 numbers): over the
   five folds it read 3.5 points better than the 64-d embedding after the GRU. Its C is chosen by the
   log-likelihood of the true genre under the clip means, not by their accuracy (the rule of 2.2.0): the
@@ -20,7 +20,10 @@ crowd taste keeps), moods chose up to ten times the shrinkage (models/README.md)
 - moods choose between the summary, the same per band (``bands``, 768 numbers) and the bands beside the GRU's
   pooled output (``bands+pooled``, 1024): the bands keep where in the spectrum the timbre lies, the GRU what
   changes over the window;
-- taste reads the embedding, which read its Spearman better than the summary (0.282 against 0.244).
+- crowd taste reads the genre probabilities: its head holds the like rate of each genre among the training
+  tracks, and a window's taste is their mean weighted by its genre probabilities. Over the five folds this
+  read taste's Spearman 0.296, where 2.3.0's ridge on the embedding read 0.276; within a genre, no feature of
+  the network predicted the like rate across artists (models/README.md).
 """
 
 from __future__ import annotations
@@ -36,7 +39,15 @@ from sklearn.model_selection import GroupKFold
 
 from streamtag import metrics
 from streamtag.taste.fit import sigmoid
-from streamtag.train.crnn import CRNN, bands_of, pooled_of, sources_of
+from streamtag.train.crnn import (
+    CRNN,
+    GENRE_PRIOR,
+    RATE_EPSILON,
+    bands_of,
+    pooled_of,
+    sources_of,
+)
+from streamtag.train.cv_report import genre_like_rates
 from streamtag.train.training_set import TrainingSet
 from streamtag.train.validation import window_crops
 
@@ -45,8 +56,6 @@ log = logging.getLogger(__name__)
 INNER_FOLDS = 4
 GENRE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 RIDGE_ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0)
-# Rates of 0 or 1 have infinite logits: clip them to what a few hundred listeners can tell apart.
-RATE_EPSILON = 0.01
 HOP_FRAMES = 64  # windows every 1.5 s, as validation and `tag` score them
 
 
@@ -98,14 +107,16 @@ def _clip_means(values: np.ndarray, windows_of: np.ndarray, n_tracks: int) -> np
 class _Head:
     """How one head is fitted and judged: a probe for a penalty, what its fit predicts for windows, and the
     score (higher is better) of its out-of-fold window predictions, given the windows' fit targets, the track of
-    each window and the tracks' targets."""
+    each window and the tracks' targets. A head ``per_output`` scores each output apart, and each output gets
+    the penalty that scores it best."""
 
     penalty: str
     grid: tuple[float, ...]
     inputs: tuple[str, ...]
-    make: Callable[[float], object]
+    make: Callable[[float | tuple[float, ...]], object]
     predict: Callable[[object, np.ndarray], np.ndarray]
-    score: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[float, ...]]
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[float, ...] | np.ndarray]
+    per_output: bool = False
 
 
 def _genre_score(probs: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -115,41 +126,37 @@ def _genre_score(probs: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarr
     return float(np.log(probs[np.arange(len(truth)), truth[:, 0]] + 1e-9).mean()), float(np.mean(probs.argmax(axis=1) == truth[:, 0]))
 
 
-def _rates_score(rates: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float]:
-    """Mean Pearson r of the clip means, as the cross-validation report scores moods."""
+def _rates_score(rates: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The Pearson r of each rate's clip means, whose mean the cross-validation report scores moods by."""
     rates = _clip_means(rates, windows_of, len(truth))
-    return (float(np.mean([metrics.pearson(rates[:, j], truth[:, j]) for j in range(truth.shape[1])])),)
-
-
-def _window_r2(logits: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray, truth: np.ndarray) -> tuple[float]:
-    """R^2 of the windows' logits: the rule every head had before 2.2.0."""
-    return (1 - float(np.mean((logits - fit_target) ** 2) / np.var(fit_target, axis=0).mean()),)
+    return np.array([metrics.pearson(rates[:, j], truth[:, j]) for j in range(truth.shape[1])])
 
 
 HEADS = {
     "genre": _Head("C", GENRE_C, ("summary",), lambda c: LogisticRegression(C=c, max_iter=3000),
                    lambda probe, z: probe.predict_proba(z), _genre_score),
-    "moods": _Head("alpha", RIDGE_ALPHAS, ("summary", "bands", "bands+pooled"), lambda a: Ridge(alpha=a),
-                   lambda probe, z: sigmoid(probe.predict(z)), _rates_score),
-    # Crowd taste keeps the window rule: scored by the Spearman of 190-odd training tracks' clip means, the
-    # inner choice of its penalty was noise (one outer fold chose 100, and taste read 0.25 against 0.27).
-    "taste": _Head("alpha", RIDGE_ALPHAS, ("embedding",), lambda a: Ridge(alpha=a),
-                   lambda probe, z: probe.predict(z).reshape(len(z), -1), _window_r2),
+    # Each mood its own alpha: over the five outer folds a shared one read 0.517 and one per mood 0.525
+    # (models/README.md); the nine moods are not equally predictable, so they want different shrinkage.
+    "moods": _Head("alpha", RIDGE_ALPHAS, ("summary", "bands", "bands+pooled"),
+                   lambda a: Ridge(alpha=np.asarray(a, dtype=float)),
+                   lambda probe, z: sigmoid(probe.predict(z).reshape(len(z), -1)), _rates_score, per_output=True),
 }
 
 
 def _choose(head: _Head, features: dict, target: np.ndarray, fit_target: np.ndarray, windows_of: np.ndarray,
-            groups: np.ndarray) -> tuple[str, float, tuple]:
+            groups: np.ndarray) -> tuple[str, float | tuple[float, ...], tuple]:
     """The input and penalty whose out-of-fold predictions score best (``head.score``) in an inner
-    cross-validation grouped by artist. Genre and moods are scored per track, as the outer cross-validation
-    scores, not per window, where the window-level R^2 of a ridge favours far more shrinkage than the clip
-    means' correlation does."""
+    cross-validation grouped by artist; a head ``per_output`` gets a penalty per output, and its input by the
+    mean of their best scores. Genre and moods are scored per track, as the outer cross-validation scores, not
+    per window, where the window-level R^2 of a ridge favours far more shrinkage than the clip means'
+    correlation does."""
     n_tracks = len(target)
     track_groups = np.empty(n_tracks, dtype=object)
     track_groups[windows_of] = groups
     best = None
     for source in head.inputs:
         z = features[source]
+        scores = []
         for value in head.grid:
             oof = None
             for fit_tracks, _ in GroupKFold(INNER_FOLDS).split(np.arange(n_tracks), groups=track_groups):
@@ -157,9 +164,16 @@ def _choose(head: _Head, features: dict, target: np.ndarray, fit_target: np.ndar
                 predicted = head.predict(head.make(value).fit(z[fit], fit_target[fit]), z[~fit])
                 oof = np.zeros((len(z), predicted.shape[1])) if oof is None else oof
                 oof[~fit] = predicted
-            score = head.score(oof, fit_target, windows_of, target)
-            if best is None or score > best[2]:
-                best = (source, value, score)
+            scores.append(head.score(oof, fit_target, windows_of, target))
+        if head.per_output:
+            per_output = np.array(scores)  # (penalties, outputs)
+            value = tuple(head.grid[i] for i in per_output.argmax(axis=0))
+            score = (float(per_output.max(axis=0).mean()),)
+        else:
+            best_at = max(range(len(scores)), key=scores.__getitem__)  # the first of equals, in the grid's order
+            value, score = head.grid[best_at], scores[best_at]
+        if best is None or score > best[2]:
+            best = (source, value, score)
     return best
 
 
@@ -172,9 +186,10 @@ def _side_by_side(standardised: dict, head_input: str, windows: np.ndarray) -> t
 
 
 def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
-    """Replace the genre, mood and taste heads of ``model`` by probes fitted on ``data``'s labelled tracks, each
-    reading the input (``HEADS``) and with the penalty that an inner cross-validation grouped by artist chooses;
-    ``model.config.head_inputs`` then says what each reads.
+    """Replace the genre and mood heads of ``model`` by probes fitted on ``data``'s labelled tracks, each reading
+    the input (``HEADS``) and with the penalty that an inner cross-validation grouped by artist chooses, and the
+    taste head by the like rates of the genres: the rival that cross-validation scores it against; ``model.config.head_inputs`` then says
+    what each reads.
 
     ``artists`` (one per track of ``data``) group the inner cross-validation. Returns the choices.
     """
@@ -187,7 +202,7 @@ def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
         x = np.concatenate(tracks)
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
         standardised[source] = ((x - mean) / scale).astype(np.float32), mean, scale
-    rates = {"genre": data.genre[labelled][:, None], "moods": data.moods[labelled], "taste": data.taste[labelled][:, None]}
+    rates = {"genre": data.genre[labelled][:, None], "moods": data.moods[labelled]}
     chosen, heads, inputs = {}, {}, dict(model.config.head_inputs)
     for name, head in HEADS.items():
         target = rates[name]
@@ -207,6 +222,13 @@ def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
         weight = np.atleast_2d(probe.coef_) / scale
         heads[name] = _fitted_linear(weight, np.atleast_1d(probe.intercept_) - weight @ mean)
         inputs[name] = source
+    like_rates = genre_like_rates(data.genre[labelled], data.taste[labelled], len(model.config.labels))
+    if like_rates is None:
+        log.info("taste: a genre has no track with a like rate; keeping the trained head")
+    else:
+        heads["taste"] = _fitted_linear(like_rates[None, :], np.zeros(1))
+        inputs["taste"] = GENRE_PRIOR
+        chosen.update(taste_input=GENRE_PRIOR, taste_genre_rates=dict(zip(model.config.labels, like_rates.round(4).tolist(), strict=True)))
     model.config = replace(model.config, head_inputs=tuple(
         (head, source) for head, source in sorted(inputs.items()) if source != "embedding"))
     model.genre_head = heads.get("genre", model.genre_head)

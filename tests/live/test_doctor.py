@@ -20,7 +20,7 @@ def test_doctor_passes_where_live_can_run(live_env, model_path):
                             f"127.0.0.1:{port}"], env=live_env)
     checks = _checks(out)
     assert list(checks) == ["PortAudio", "PulseAudio/PipeWire", "model", "provider", "feed port", "taste profile"]
-    assert checks["model"]["status"] == "ok" and "streamtag-crnn 2.3.0: 4 genres, 50 tags" in checks["model"]["detail"]
+    assert checks["model"]["status"] == "ok" and "streamtag-crnn 2.4.0: 4 genres, 50 tags" in checks["model"]["detail"]
     assert "front end, each frame once" in checks["model"]["detail"]
     assert checks["feed port"] == {"name": "feed port", "status": "ok", "detail": f"127.0.0.1:{port} is free"}
     assert checks["taste profile"]["detail"].startswith("none yet")

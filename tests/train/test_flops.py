@@ -180,9 +180,9 @@ def test_shipped_model_network_matches_its_architecture(shipped_counts):
     assert count.conv == count.stft + sum(2 * out * inp * 9 * plane + out * plane for out, inp, plane in blocks)
     # the mel MatMul (128 frames x 513 bins x 96 bands), the 256 -> 64 embedding, the genre head on the CNN's
     # 256-number summary (4), the mood head on its 768 numbers per band beside the GRU's 256 pooled ones (9),
-    # and the taste and tag heads on the embedding (1 + 50)
+    # the taste head on the 4 genre probabilities (1) and the tag head on the embedding (50)
     assert count.matmul == (2 * 128 * 513 * 96 + (2 * 256 * 64 + 64) + (2 * 256 * 4 + 4) + (2 * 1024 * 9 + 9)
-                            + (2 * 64 * 51 + 51))
+                            + (2 * 4 * 1 + 1) + (2 * 64 * 50 + 50))
     # 64 per direction over 16 steps of 128 features
     assert count.gru == 2 * 3 * 64 * (128 + 64) * 16 * 2
 

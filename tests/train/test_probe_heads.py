@@ -1,7 +1,7 @@
 """Probe heads: the refitted heads compute exactly what the fitted probes do, read the features the inner
 cross-validation chose for them (genre the CNN's summary, moods the summary, its bands or the bands beside the
-GRU's pooled output, taste the embedding), fit the labels, and survive a checkpoint; checkpoints from before
-2.2.0 still load."""
+GRU's pooled output), crowd taste reads the genre probabilities through the genres' like rates, the heads fit
+the labels, and survive a checkpoint; checkpoints from before 2.2.0 still load."""
 
 from __future__ import annotations
 
@@ -29,20 +29,24 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
     model = CRNN(config).eval()  # untrained: its random features still separate 8 tracks' windows
     artists = [f"artist-{i}" for i in range(len(train_set.logmels))]  # 8 tracks, one artist each: 4 inner folds
     chosen = refit_heads(model, train_set, artists)
-    assert {"genre_C", "moods_alpha", "taste_alpha"} <= set(chosen)
+    assert {"genre_C", "moods_alpha"} <= set(chosen)
     inputs = dict(model.config.head_inputs)
     assert inputs["genre"] == "summary" and inputs["moods"] in ("summary", "bands", "bands+pooled")
-    assert "taste" not in inputs and chosen["taste_input"] == "embedding"
+    assert inputs["taste"] == chosen["taste_input"] == "genre"
+    # the taste head holds each genre's mean like rate over the training tracks, and no bias
+    like_rates = [np.mean([float(r) for g, r in zip(train_set.genre, train_set.taste, strict=True) if g == k]) for k in range(4)]
+    assert chosen["taste_genre_rates"] == pytest.approx(dict(zip(config.labels, like_rates, strict=True)), abs=5e-5)
+    np.testing.assert_allclose(model.taste_head.weight.detach().numpy()[0], like_rates, rtol=1e-6)
+    assert model.taste_head.bias.item() == 0
     widths = {"summary": 2 * config.channels[-1], "bands": 2 * config.channels[-1] * config.frontend.n_mels // 32,
               "bands+pooled": 2 * config.channels[-1] * config.frontend.n_mels // 32 + 4 * config.gru_hidden}
     assert model.genre_head.in_features == widths[inputs["genre"]]
     assert model.mood_head.in_features == widths[inputs["moods"]]
-    assert model.taste_head.in_features == config.embedding_dim
+    assert model.taste_head.in_features == len(config.labels)
     features = window_features(model, train_set.logmels)
     window_frames = config.frontend.n_frames(config.window_samples)
     with torch.no_grad():
-        for i, (logmel, embedding, genre) in enumerate(zip(train_set.logmels, features["embedding"], train_set.genre,
-                                                            strict=True)):
+        for i, (logmel, genre) in enumerate(zip(train_set.logmels, train_set.genre, strict=True)):
             crops = torch.from_numpy(np.stack([logmel[s : s + window_frames]
                                                for s in range(0, logmel.shape[0] - window_frames + 1, HOP_FRAMES)]))
             out = model.forward_logmel(crops)
@@ -51,8 +55,9 @@ def test_refitted_heads_fit_the_training_labels(tiny_sets):
             torch.testing.assert_close(out["genre_logits"], direct, rtol=1e-4, atol=1e-4)
             moods = _read(features, inputs["moods"], i) @ model.mood_head.weight.T + model.mood_head.bias
             torch.testing.assert_close(out["mood_logits"], moods, rtol=1e-4, atol=1e-4)
-            taste = torch.from_numpy(embedding) @ model.taste_head.weight.T + model.taste_head.bias
-            torch.testing.assert_close(out["taste_logit"], taste[:, 0], rtol=1e-4, atol=1e-4)
+            # a window's taste: the like rates weighted by its genre probabilities
+            taste = torch.softmax(direct, 1).double().numpy() @ np.array(like_rates)
+            np.testing.assert_allclose(torch.sigmoid(out["taste_logit"]).numpy(), taste, rtol=1e-4)
             assert torch.softmax(out["genre_logits"], 1).mean(0).argmax().item() == genre
     moods = torch.sigmoid(model.forward_logmel(torch.from_numpy(train_set.logmels[0][:128][None]))["mood_logits"])
     assert ((0 < moods) & (moods < 1)).all()
@@ -107,3 +112,29 @@ def test_a_checkpoint_from_before_head_inputs_loads():
     assert loaded.input_of("genre") == loaded.input_of("moods") == "summary"
     assert loaded.input_of("taste") == "embedding"
     assert CRNN(loaded).genre_head.in_features == 2 * 8
+
+
+def test_each_mood_gets_the_alpha_that_scores_it_best(tiny_sets):
+    from streamtag.train.probe_heads import HEADS, _choose, _logit
+
+    config, train_set, _ = tiny_sets
+    torch.manual_seed(0)
+    features = window_features(CRNN(config).eval(), train_set.logmels)
+    z = np.concatenate(features["summary"])
+    z = (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-6)
+    windows_of = np.concatenate([np.full(len(f), j) for j, f in enumerate(features["summary"])])
+    groups = np.array([f"artist-{j}" for j in windows_of])
+    # a wide grid: on eight tracks of an untrained network the moods part ways within it
+    moods = replace(HEADS["moods"], inputs=("summary",), grid=(1.0, 100.0, 1e4, 1e6))
+    source, alphas, score = _choose(moods, {"summary": z}, train_set.moods, _logit(train_set.moods[windows_of]),
+                                    windows_of, groups)
+    assert source == "summary" and len(alphas) == len(config.mood_names)
+    # the same alpha each mood would get were it the head's only output
+    alone, bests = replace(moods, per_output=False), []
+    for j in range(len(config.mood_names)):
+        _, alpha, best = _choose(alone, {"summary": z}, train_set.moods[:, j : j + 1],
+                                 _logit(train_set.moods[windows_of][:, j : j + 1]), windows_of, groups)
+        assert alphas[j] == alpha
+        bests.append(best[0])
+    assert score[0] == pytest.approx(np.mean(bests), rel=1e-5)  # the head's score: the mean of its moods' best
+    assert len(set(alphas)) > 1  # nine moods of eight real tracks do not all want one shrinkage
