@@ -47,6 +47,8 @@ HIDE_DELAY_S = 2.0  # the delay the test asks for with ?offline=2
 TIMING_SLACK_S = 2.0  # timers run late in a headless browser on a busy machine; still well short of the default
 FADE_S = 0.5  # .strip's opacity transition; visibility turns hidden at its end
 
+# Two animation frames later: the browser fires resize events while rendering a frame, before its callbacks.
+NEXT_FRAME = "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done));"
 # Every part of the strip a viewer sees, measured at one moment; text by the box of its characters.
 READ_LAYOUT = """
 const q = (s) => document.querySelector(s);
@@ -203,6 +205,8 @@ def test_the_strip_fits_and_its_parts_never_overlap(browser, artifacts_dir: Path
                     driver.get(f"http://{HOST}:{server.port}/overlay?{query}")
                     wait_for("the overlay to get the hello", lambda: hello_received(driver, labels),
                              timeout_s=STATE_TIMEOUT_S)  # fmt: skip
+                else:  # the page refits on the resize event, which the browser fires before its next frame
+                    driver.execute_async_script(NEXT_FRAME)
                 strips = []
                 for label in sequence:
                     what = (f"{label_set} labels, {size[0]}x{size[1]} ({how}), scale={scale}, align={align}, "
