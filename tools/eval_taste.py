@@ -17,6 +17,10 @@ genre-only predictor (each genre's share of liked tracks among the same n labels
 among the whole train split). With --sweep, each variant's l2 is first chosen on the valid split.
 
     python tools/eval_taste.py [--model models/streamtag.onnx] [--draws 200] [--sweep] [--out artifacts/taste]
+    python tools/eval_taste.py --fold runs/cv/fold-K --model FOLD_MODEL.onnx   # on a cross-validation fold
+
+A model trained on every Emotify track (2.0.0 and later) has heard the split's test tracks, so score its
+recipe instead on the folds of tools/crossval.py, each with its fold's network exported (docs/taste.md).
 
 Embeddings are cached in cache/taste/ under the model file's hash.
 """
@@ -196,11 +200,30 @@ def evaluate(pool, pool_y, test, test_y, variants: dict[str, FitConfig], sizes, 
     return {k: {n: np.array(v) for n, v in d.items()} for k, d in results.items()}, fit_ms
 
 
+def fold_split(fold: Path, tracks: list) -> dict[str, list]:
+    """A fold of tools/crossval.py as a split: its training tracks, no valid ones, and its held-out tracks."""
+    path = Path(fold) / "predictions.json"
+    try:
+        predictions = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: not a finished fold of tools/crossval.py ({exc}); run the fold first") from None
+    by_id = {t.track_id: t for t in tracks}
+    missing = [i for i in predictions["train_track_ids"] + predictions["track_ids"] if i not in by_id]
+    if missing:
+        raise SystemExit(f"{path}: {len(missing)} of its tracks are not in the data (e.g. {missing[0]}); "
+                         "give the dataset the fold was trained on with --data")
+    return {"train": [by_id[i] for i in predictions["train_track_ids"]], "valid": [],
+            "test": [by_id[i] for i in predictions["track_ids"]]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
     parser.add_argument("--model", type=Path, default=REPO / "models" / "streamtag.onnx")
     parser.add_argument("--split", type=Path, default=REPO / "models" / "split-emotify.json")
+    parser.add_argument("--fold", type=Path, metavar="RUN/fold-K",
+                        help="instead of --split, a fold of tools/crossval.py: labels from its training tracks, "
+                             "AUC on its held-out artists; --model is that fold's network, exported")
     parser.add_argument("--cache", type=Path, default=REPO / "cache" / "taste")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "taste")
     parser.add_argument("--draws", type=int, default=200)
@@ -211,11 +234,13 @@ def main() -> int:
     parser.add_argument("--sweep-draws", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.fold and args.sweep:
+        parser.error("--sweep chooses l2 on the valid split, and a cross-validation fold has none; drop one of them")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     engine = Engine(args.model, provider="cpu", threads=args.threads)
     tracks = load_emotify(args.data)
-    split = load_split(args.split, tracks)
+    split = fold_split(args.fold, tracks) if args.fold else load_split(args.split, tracks)
     windows = embed_tracks(engine, tracks, args.cache)
     by_id = {t.track_id: (t, w) for t, w in zip(tracks, windows, strict=True)}
     ys = listeners(tracks)
