@@ -23,6 +23,8 @@ DISLIKE = "dislike"
 LABEL_VALUES = (LIKE, DISLIKE)  # what a label message, a key in the display and a taste profile may say
 SOURCE_DOWN = "source_down"  # the event kinds besides top_changed: live's source lost its input, and back
 SOURCE_UP = "source_up"
+# What the source is, as MQTT's PREFIX/source and OSC's /streamtag/source say it after each of those events
+SOURCE_STATES = {SOURCE_UP: "up", SOURCE_DOWN: "down"}
 _FLOAT_DIGITS = 4  # probabilities to 1e-4 are more than a display or a program needs, and keep messages small
 TOP_TAGS = 5  # tags per scores message: what a person takes in at a glance; all of them are in `tag --json`
 # The highest level a scores message reports: docs/feed.schema.json's maximum. Float audio can go past full scale

@@ -25,14 +25,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from streamtag.core.messages import SOURCE_DOWN, SOURCE_UP
+from streamtag.core.messages import SOURCE_DOWN, SOURCE_STATES, SOURCE_UP
 from streamtag.core.smoothing import SILENCE, SPEECH, UNSURE
 
 ONLINE = "online"
 OFFLINE = "offline"
-# PREFIX/source: live starts with its source open; the feed's source_down and source_up events move it
-SOURCE_IS_UP = "up"
-SOURCE_IS_DOWN = "down"
 # PREFIX/genre and the genre sensor while no genre is shown: the scores' state (labels are genres: none is
 # called that)
 NO_GENRE_STATES = (SILENCE, SPEECH, UNSURE)
@@ -183,7 +180,7 @@ def discovery(hello: dict[str, Any], *, topics: Topics, sw_version: str) -> list
         # connectivity: Home Assistant shows it as connected / disconnected, which is what up and down mean here
         ("binary_sensor", "source", {
             "name": "Audio source", "device_class": "connectivity", "state_topic": topics.source,
-            "payload_on": SOURCE_IS_UP, "payload_off": SOURCE_IS_DOWN,
+            "payload_on": SOURCE_STATES[SOURCE_UP], "payload_off": SOURCE_STATES[SOURCE_DOWN],
         }),
     ]
     # An entity's own fields win over the common ones: the source's sensor reads its own topic.
@@ -206,7 +203,7 @@ class MqttMessages:
     def online(self) -> list[Publication]:
         """What a run starts with: availability, the discovery configs, and its source, open."""
         return [Publication(self.topics.availability, ONLINE, retain=True), *self._discovery,
-                Publication(self.topics.source, SOURCE_IS_UP, retain=True)]
+                Publication(self.topics.source, SOURCE_STATES[SOURCE_UP], retain=True)]  # live opened it
 
     def offline(self) -> Publication:
         """What a clean stop ends with, and the last will the broker sends when the connection is lost."""
@@ -216,10 +213,9 @@ class MqttMessages:
         if message["type"] == "labelled":  # PREFIX/event/like or PREFIX/event/dislike
             body = {"t": message["t"], "taste_source": message["taste_source"]}
             return [Publication(self.topics.event(message["value"]), _json(body), retain=False)]
-        if message["type"] == "event" and message["kind"] in (SOURCE_DOWN, SOURCE_UP):
-            up = message["kind"] == SOURCE_UP
+        if message["type"] == "event" and message["kind"] in SOURCE_STATES:
             body = {"t": message["t"], "detail": message["detail"]}
-            return [Publication(self.topics.source, SOURCE_IS_UP if up else SOURCE_IS_DOWN, retain=True),
+            return [Publication(self.topics.source, SOURCE_STATES[message["kind"]], retain=True),
                     Publication(self.topics.event(message["kind"]), _json(body), retain=False)]
         if message["type"] != "scores":
             return []  # the feed's top_changed events: EventDetector gives MQTT's own from the scores

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from streamtag.core.messages import SOURCE_DOWN, SOURCE_UP
+from streamtag.core.messages import SOURCE_STATES
 
 ROOT = "/streamtag"
 _NOT_IN_ADDRESS = re.compile(r"[^A-Za-z0-9_.-]+")  # OSC reserves space # * , / ? [ ] { } in address parts
@@ -52,6 +52,6 @@ def osc_messages(scores: dict[str, Any], *, labels: list[str] | tuple[str, ...],
 
 def osc_source_message(event: dict[str, Any]) -> tuple[str, list[Any]] | None:
     """A feed event as its OSC message: the source's going down or coming back; other events have none."""
-    if event["kind"] not in (SOURCE_DOWN, SOURCE_UP):
+    if event["kind"] not in SOURCE_STATES:
         return None
-    return f"{ROOT}/source", ["up" if event["kind"] == SOURCE_UP else "down", event["detail"]]
+    return f"{ROOT}/source", [SOURCE_STATES[event["kind"]], event["detail"]]

@@ -188,8 +188,8 @@ def _side_by_side(standardised: dict, head_input: str, windows: np.ndarray) -> t
 def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
     """Replace the genre and mood heads of ``model`` by probes fitted on ``data``'s labelled tracks, each reading
     the input (``HEADS``) and with the penalty that an inner cross-validation grouped by artist chooses, and the
-    taste head by the like rates of the genres: the rival that cross-validation scores it against; ``model.config.head_inputs`` then says
-    what each reads.
+    taste head by the like rates of the genres (the rival that cross-validation scores it against);
+    ``model.config.head_inputs`` then says what each reads.
 
     ``artists`` (one per track of ``data``) group the inner cross-validation. Returns the choices.
     """
@@ -228,7 +228,8 @@ def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
     else:
         heads["taste"] = _fitted_linear(like_rates[None, :], np.zeros(1))
         inputs["taste"] = GENRE_PRIOR
-        chosen.update(taste_input=GENRE_PRIOR, taste_genre_rates=dict(zip(model.config.labels, like_rates.round(4).tolist(), strict=True)))
+        chosen.update(taste_input=GENRE_PRIOR,
+                      taste_genre_rates=dict(zip(model.config.labels, like_rates.round(4).tolist(), strict=True)))
     model.config = replace(model.config, head_inputs=tuple(
         (head, source) for head, source in sorted(inputs.items()) if source != "embedding"))
     model.genre_head = heads.get("genre", model.genre_head)
