@@ -276,7 +276,7 @@ def fit_model(labels: Sequence[Label], config: FitConfig, *, prior: TasteModel |
         )
         return TasteModel(w=w0 + dw, b=b0 + db)
     # The prior's logit as one more feature: its coefficient c scales the crowd's opinion to (1 + c) times.
-    penalties = np.full(x.shape[1] + 1, config.l2)
+    penalties = np.full(x.shape[1] + 1, float(config.l2))  # float: an int l2 would cut l2_agreement to 0
     penalties[-1] = config.l2_agreement
     theta, db = fit_logistic(
         np.hstack([x, offset[:, None]]), y, weights, offset, l2=penalties, l2_bias=config.l2_bias,

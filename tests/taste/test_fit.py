@@ -106,6 +106,18 @@ def test_a_listener_who_disagrees_with_the_crowd_turns_the_prior_around(rng):
     assert margin_adaptive > margin_fixed + 0.2  # a fixed prior holds it back
 
 
+def test_a_whole_number_penalty_fits_as_its_float(rng):
+    """FitConfig(l2=30) once built an integer penalty vector, which cut l2_agreement 0.3 to 0: one like then
+    turned the crowd's opinion around for every track."""
+    labels, a, _ = labels_two_clusters(rng, 2, crowd=0.3)
+    probe = unit(rng, 20, a)
+    whole = Profile(IDENTITY, labels, config=FitConfig(l2=30, l2_agreement=0.3)).score(probe)
+    real = Profile(IDENTITY, labels, config=FitConfig(l2=30.0, l2_agreement=0.3)).score(probe)
+    none = Profile(IDENTITY, labels, config=FitConfig(l2=30.0, l2_agreement=0.0)).score(probe)
+    np.testing.assert_allclose(whole, real, rtol=1e-9)
+    assert np.abs(real - none).max() > 1e-3  # the agreement penalty is what the integer lost
+
+
 def test_each_label_counts_once_however_many_windows(rng):
     """A long file (many windows) weighs as much as a short one: weights are 1 / n_windows per label."""
     a, b = np.zeros(D), np.zeros(D)
