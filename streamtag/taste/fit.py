@@ -49,12 +49,14 @@ MAX_CV_FOLDS = 10
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Regularisation of the profile; the defaults were chosen on Emotify's validation split (docs/taste.md)."""
+    """Regularisation of the profile. ``l2`` and ``l2_agreement`` were chosen by log loss in the cross-validation
+    folds' nested sweeps (tools/eval_taste.py --fold --sweep), ``l2_bias`` by what one like should do
+    (docs/taste.md)."""
 
-    l2: float = 30.0  # pull of the window weights towards the crowd prior
+    l2: float = 1.0  # pull of the window weights towards the crowd prior
     l2_bias: float = 3.0  # pull of the bias towards the crowd prior's
     anchor_l2: float = 0.01  # ridge penalty of the crowd read-out
-    l2_agreement: float | None = 0.3  # None: the crowd prior's weight is fixed at 1; else its change is
+    l2_agreement: float | None = 10.0  # None: the crowd prior's weight is fixed at 1; else its change is
     # fitted too, with this penalty, so a listener who disagrees with the crowd can turn it down or around
     crowd_prior: bool = True  # False: plain L2 logistic regression towards zero (for comparisons)
     max_iter: int = 50

@@ -267,10 +267,13 @@ class Profile:
         return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
 
 
-# Fit settings streamtag once shipped as defaults. A profile saved with them never chose them, so it is fitted
-# with the current defaults; one whose settings someone changed keeps them. (l2_bias 0.03 and l2_agreement
-# 0.01 let one like turn every sound 92 % liked: docs/taste.md.)
-FORMER_DEFAULTS = (replace(FitConfig(), l2_bias=0.03, l2_agreement=0.01),)
+# Fit settings streamtag once shipped as defaults, written out in full: today's defaults are not theirs. A
+# profile saved with them never chose them, so it is fitted with the current defaults; one whose settings
+# someone changed keeps them. (l2_bias 0.03 and l2_agreement 0.01 let one like turn every sound 92 % liked;
+# l2 30 with l2_agreement 0.3 held back listeners who disagree with the crowd: docs/taste.md.)
+FORMER_DEFAULTS = tuple(
+    replace(FitConfig(), l2=30.0, l2_bias=bias, l2_agreement=agreement) for bias, agreement in ((0.03, 0.01), (3.0, 0.3))
+)
 
 
 def _fit_value(key: str, value):
