@@ -38,3 +38,9 @@ def test_the_speech_stands_the_ratio_above_the_looped_music(data_dir, ratio_db):
 def test_every_default_recording_is_in_the_data(data_dir):
     tool = _tool()
     assert all((data_dir / "cc-audio" / name).is_file() for name in (*tool.SPEECH, *tool.MUSIC))
+
+
+def test_a_silent_recording_is_refused():
+    tool = _tool()
+    with pytest.raises(ValueError, match="silent recording"):
+        tool.mix(np.ones(100, dtype=np.float32) * 0.1, np.zeros(50, dtype=np.float32), 0.0)

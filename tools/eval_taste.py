@@ -1,4 +1,4 @@
-"""How fast does a personal taste profile learn? AUC against the number of labelled tracks, on Emotify.
+"""How fast does a personal taste profile learn? AUC and log loss against the number of labelled tracks, on Emotify.
 
 Three listeners are simulated from Emotify's own annotations:
   * crowd-like: likes the tracks liked by more listeners than the median (like_rate > median);
@@ -331,11 +331,12 @@ def main() -> int:
                           + " ".join(f"{a:.3f} ({b:.3f})" for a, b in zip(losses, aucs, strict=True)), flush=True)
         variants = {v: min(scores[v], key=lambda cfg, v=v: np.mean(scores[v][cfg][0])) for v in VARIANTS}
         for v, cfg in variants.items():
-            loss, auc = (np.mean(m) for m in scores[v][cfg])
-            print(f"  best for {v}: {describe(cfg, v)} (mean log loss {loss:.3f}, AUC {auc:.3f})")
+            mean_loss, mean_auc = (np.mean(m) for m in scores[v][cfg])
+            print(f"  best for {v}: {describe(cfg, v)} (mean log loss {mean_loss:.3f}, AUC {mean_auc:.3f})")
         report["sweep"] = {v: {describe(cfg, v): {"log_loss": float(np.mean(m[0])), "auc": float(np.mean(m[1]))}
                                for cfg, m in scores[v].items()} for v in VARIANTS}
         report["chosen"] = {v: cfg.to_dict() for v, cfg in variants.items()}
+        report["sweep_split"] = {"labels_from": len(sweep_pool), "scored": len(valid)}
         if variants[DISTILLED] != base:
             print(f"  note: the shipped FitConfig is {describe(base)}; the sweep prefers {describe(variants[DISTILLED])}")
 

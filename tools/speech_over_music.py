@@ -53,6 +53,8 @@ def mix(speech: np.ndarray, music: np.ndarray, ratio_db: float) -> np.ndarray:
     """``speech`` over ``music`` (looped or cut to the speech's length), the speech ``ratio_db`` louder in RMS;
     scaled down as a whole where the sum would clip, which keeps the ratio."""
     bed = np.resize(music, speech.shape)  # np.resize repeats the music from its start
+    if rms(bed) == 0.0 or rms(speech) == 0.0:
+        raise ValueError("a silent recording has no level to set a ratio against")
     bed = bed * (rms(speech) / (rms(bed) * 10.0 ** (ratio_db / 20.0)))
     out = speech + bed
     peak = float(np.max(np.abs(out)))

@@ -49,14 +49,14 @@ MAX_CV_FOLDS = 10
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Regularisation of the profile. ``l2`` and ``l2_agreement`` were chosen by log loss in the cross-validation
-    folds' nested sweeps (tools/eval_taste.py --fold --sweep), ``l2_bias`` by what one like should do
-    (docs/taste.md)."""
+    """Regularisation of the profile. ``l2`` and ``l2_agreement``: the lowest log loss in the cross-validation
+    folds' nested sweeps (tools/eval_taste.py --fold --sweep) among the settings under which two likes and two
+    dislikes against the crowd turn it around; ``l2_bias``: what one like should do (docs/taste.md)."""
 
     l2: float = 1.0  # pull of the window weights towards the crowd prior
     l2_bias: float = 3.0  # pull of the bias towards the crowd prior's
     anchor_l2: float = 0.01  # ridge penalty of the crowd read-out
-    l2_agreement: float | None = 10.0  # None: the crowd prior's weight is fixed at 1; else its change is
+    l2_agreement: float | None = 1.0  # None: the crowd prior's weight is fixed at 1; else its change is
     # fitted too, with this penalty, so a listener who disagrees with the crowd can turn it down or around
     crowd_prior: bool = True  # False: plain L2 logistic regression towards zero (for comparisons)
     max_iter: int = 50
@@ -278,7 +278,7 @@ def fit_model(labels: Sequence[Label], config: FitConfig, *, prior: TasteModel |
         )
         return TasteModel(w=w0 + dw, b=b0 + db)
     # The prior's logit as one more feature: its coefficient c scales the crowd's opinion to (1 + c) times.
-    penalties = np.full(x.shape[1] + 1, float(config.l2))  # float: an int l2 would cut l2_agreement to 0
+    penalties = np.full(x.shape[1] + 1, config.l2, dtype=np.float64)  # an int l2 would cut l2_agreement to 0
     penalties[-1] = config.l2_agreement
     theta, db = fit_logistic(
         np.hstack([x, offset[:, None]]), y, weights, offset, l2=penalties, l2_bias=config.l2_bias,

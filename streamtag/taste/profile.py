@@ -272,7 +272,8 @@ class Profile:
 # someone changed keeps them. (l2_bias 0.03 and l2_agreement 0.01 let one like turn every sound 92 % liked;
 # l2 30 with l2_agreement 0.3 held back listeners who disagree with the crowd: docs/taste.md.)
 FORMER_DEFAULTS = tuple(
-    replace(FitConfig(), l2=30.0, l2_bias=bias, l2_agreement=agreement) for bias, agreement in ((0.03, 0.01), (3.0, 0.3))
+    FitConfig(l2=30.0, l2_bias=bias, anchor_l2=0.01, l2_agreement=agreement, crowd_prior=True, max_iter=50, tol=1e-8)
+    for bias, agreement in ((0.03, 0.01), (3.0, 0.3))
 )
 
 
