@@ -245,7 +245,10 @@ class Profile:
         identity = ModelIdentity(str(model["name"]), str(model["version"]), int(model["embedding_dim"]),
                                  None if digest is None else str(digest))
         fit = data.get("fit", {})
-        config = replace(FitConfig(), **{k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()})
+        values = {k: _fit_value(k, v) for k, v in fit.items() if k in FitConfig().to_dict()}
+        if fit and "l2_agreement" not in fit:  # saved before the prior's weight was fitted: it was fixed
+            values["l2_agreement"] = None
+        config = replace(FitConfig(), **values)
         if config in FORMER_DEFAULTS:  # a profile that only ever had the defaults of its day gets today's
             config = FitConfig()
         labels = []
@@ -267,13 +270,15 @@ class Profile:
         return cls(identity, labels, config=config, created=str(data.get("created", now_iso())))
 
 
-# Fit settings streamtag once shipped as defaults, written out in full: today's defaults are not theirs. A
-# profile saved with them never chose them, so it is fitted with the current defaults; one whose settings
-# someone changed keeps them. (l2_bias 0.03 and l2_agreement 0.01 let one like turn every sound 92 % liked;
-# l2 30 with l2_agreement 0.3 held back listeners who disagree with the crowd: docs/taste.md.)
+# Every set of fit settings streamtag once had as defaults (l2, l2_bias, l2_agreement; None: before the prior's
+# weight was fitted), written out in full: today's defaults are not theirs. A profile saved with them never
+# chose them, so it is fitted with the current defaults; one whose settings someone changed keeps them.
+# (l2_bias 0.03 and l2_agreement 0.01 let one like turn every sound 92 % liked; l2 30 with l2_agreement 0.3
+# held back listeners who disagree with the crowd: docs/taste.md.)
 FORMER_DEFAULTS = tuple(
-    FitConfig(l2=30.0, l2_bias=bias, anchor_l2=0.01, l2_agreement=agreement, crowd_prior=True, max_iter=50, tol=1e-8)
-    for bias, agreement in ((0.03, 0.01), (3.0, 0.3))
+    FitConfig(l2=l2, l2_bias=bias, anchor_l2=0.01, l2_agreement=agreement, crowd_prior=True, max_iter=50, tol=1e-8)
+    for l2, bias, agreement in ((0.03, 0.03, None), (3.0, 0.03, 0.01), (10.0, 0.03, 0.01), (30.0, 0.03, 0.01),
+                                (30.0, 3.0, 0.3))
 )
 
 

@@ -39,11 +39,30 @@ def test_a_profile_saved_with_the_former_defaults_is_fitted_with_todays():
     labels = [make_label("like", kind=KIND_FILE, source="/a", embeddings=rng.standard_normal((4, 8)),
                          crowd_probs=np.full(4, 0.4))]
     identity = ModelIdentity("m", "1", 8)
-    shipped_then = {"l2": 30.0, "anchor_l2": 0.01, "crowd_prior": True, "max_iter": 50, "tol": 1e-8}
+    same_then = {"anchor_l2": 0.01, "crowd_prior": True, "max_iter": 50, "tol": 1e-8}
     assert [c.to_dict() for c in FORMER_DEFAULTS] == [
-        {**shipped_then, "l2_bias": 0.03, "l2_agreement": 0.01}, {**shipped_then, "l2_bias": 3.0, "l2_agreement": 0.3}]
+        {**same_then, "l2": l2, "l2_bias": bias, "l2_agreement": agreement}
+        for l2, bias, agreement in ((0.03, 0.03, None), (3.0, 0.03, 0.01), (10.0, 0.03, 0.01), (30.0, 0.03, 0.01),
+                                    (30.0, 3.0, 0.3))]
     cases = [(former, FitConfig()) for former in FORMER_DEFAULTS]
     cases.append((replace(FitConfig(), l2=5.0), replace(FitConfig(), l2=5.0)))
     for saved, loaded in cases:
         document = Profile(identity, labels, config=saved).to_dict()
         assert Profile.from_dict(document).config == loaded
+
+
+def test_a_profile_saved_before_the_prior_weight_was_fitted_keeps_it_fixed():
+    """Its document has no l2_agreement: its prior's weight was fixed, which is l2_agreement None, not today's."""
+    from dataclasses import replace
+
+    from streamtag.taste.profile import ModelIdentity, Profile
+
+    rng = np.random.default_rng(0)
+    labels = [make_label("like", kind=KIND_FILE, source="/a", embeddings=rng.standard_normal((4, 8)),
+                         crowd_probs=np.full(4, 0.4))]
+    document = Profile(ModelIdentity("m", "1", 8), labels, config=replace(FitConfig(), l2=5.0)).to_dict()
+    for pre_agreement, loaded in (({"l2": 5.0, "l2_bias": 0.03}, replace(FitConfig(), l2=5.0, l2_bias=0.03,
+                                                                                l2_agreement=None)),
+                                  ({"l2": 0.03, "l2_bias": 0.03}, FitConfig())):  # that day's defaults
+        fit = {k: v for k, v in document["fit"].items() if k != "l2_agreement"} | pre_agreement
+        assert Profile.from_dict(document | {"fit": fit}).config == loaded
