@@ -278,7 +278,7 @@ class Profile:
 FORMER_DEFAULTS = tuple(
     FitConfig(l2=l2, l2_bias=bias, anchor_l2=0.01, l2_agreement=agreement, crowd_prior=True, max_iter=50, tol=1e-8)
     for l2, bias, agreement in ((0.03, 0.03, None), (3.0, 0.03, 0.01), (10.0, 0.03, 0.01), (30.0, 0.03, 0.01),
-                                (30.0, 3.0, 0.3))
+                                (30.0, 3.0, 0.3), (1.0, 3.0, 10.0))
 )
 
 

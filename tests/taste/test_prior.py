@@ -43,7 +43,7 @@ def test_a_profile_saved_with_the_former_defaults_is_fitted_with_todays():
     assert [c.to_dict() for c in FORMER_DEFAULTS] == [
         {**same_then, "l2": l2, "l2_bias": bias, "l2_agreement": agreement}
         for l2, bias, agreement in ((0.03, 0.03, None), (3.0, 0.03, 0.01), (10.0, 0.03, 0.01), (30.0, 0.03, 0.01),
-                                    (30.0, 3.0, 0.3))]
+                                    (30.0, 3.0, 0.3), (1.0, 3.0, 10.0))]
     cases = [(former, FitConfig()) for former in FORMER_DEFAULTS]
     cases.append((replace(FitConfig(), l2=5.0), replace(FitConfig(), l2=5.0)))
     for saved, loaded in cases:
