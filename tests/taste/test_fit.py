@@ -89,7 +89,7 @@ def test_crowd_prior_pulls_towards_the_crowd_until_labels_overrule_it(rng):
     assert profile.score(probe_a).mean() > 0.7
 
 
-def test_a_listener_who_disagrees_with_the_crowd_turns_the_prior_around(rng):
+def contrarian_labels(rng):
     """The crowd loves cluster a and hates b; this listener labels the opposite, two tracks each side."""
     a, b = np.zeros(D), np.zeros(D)
     a[0], b[1] = 1.0, 1.0
@@ -97,6 +97,11 @@ def test_a_listener_who_disagrees_with_the_crowd_turns_the_prior_around(rng):
                          crowd_probs=np.full(12, 0.2)) for i in range(2)]
     labels += [make_label("dislike", kind="file", source=f"/a{i}", embeddings=unit(rng, 12, a),
                           crowd_probs=np.full(12, 0.8)) for i in range(2)]
+    return labels, a, b
+
+
+def test_a_listener_who_disagrees_with_the_crowd_turns_the_prior_around(rng):
+    labels, a, b = contrarian_labels(rng)
     probe_a, probe_b = unit(rng, 50, a), unit(rng, 50, b)
     fixed = Profile(IDENTITY, labels, config=FitConfig(l2=3.0, l2_agreement=None))
     adaptive = Profile(IDENTITY, labels, config=FitConfig(l2=3.0, l2_agreement=0.01))
@@ -110,12 +115,7 @@ def test_with_the_shipped_settings_two_likes_and_two_dislikes_turn_the_crowd_aro
     """The shipped settings' requirement beside their log loss (docs/taste.md): the crowd loves cluster a and
     hates b, and a listener who likes two tracks of b and dislikes two of a sees b ranked above a. Under
     l2_agreement 10, which the folds' log loss alone preferred by 0.0008, b still read about 0.2 below a."""
-    a, b = np.zeros(D), np.zeros(D)
-    a[0], b[1] = 1.0, 1.0
-    labels = [make_label("like", kind="file", source=f"/b{i}", embeddings=unit(rng, 12, b),
-                         crowd_probs=np.full(12, 0.2)) for i in range(2)]
-    labels += [make_label("dislike", kind="file", source=f"/a{i}", embeddings=unit(rng, 12, a),
-                          crowd_probs=np.full(12, 0.8)) for i in range(2)]
+    labels, a, b = contrarian_labels(rng)
     profile = Profile(IDENTITY, labels, config=FitConfig())
     assert profile.score(unit(rng, 50, b)).mean() - profile.score(unit(rng, 50, a)).mean() > 0.15
 
