@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from streamtag.audio import load_audio
+from streamtag.core.levels import rms
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "speech_over_music.py"
 
@@ -32,7 +33,7 @@ def test_the_speech_stands_the_ratio_above_the_looped_music(data_dir, ratio_db):
     looped = np.tile(music, len(speech) // len(music) + 1)[: len(speech)]
     (a, b), *_ = np.linalg.lstsq(np.stack([speech, looped], axis=1).astype(np.float64), out, rcond=None)
     np.testing.assert_allclose(a * speech + b * looped, out, atol=1e-5)  # nothing else in it, the music looped
-    assert 20 * np.log10(tool.rms(a * speech) / tool.rms(b * looped)) == pytest.approx(ratio_db, abs=0.01)
+    assert 20 * np.log10(rms(a * speech) / rms(b * looped)) == pytest.approx(ratio_db, abs=0.01)
 
 
 def test_every_default_recording_is_in_the_data(data_dir):

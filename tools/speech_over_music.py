@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from streamtag.audio import load_audio  # noqa: E402
+from streamtag.core.levels import rms  # noqa: E402
 from streamtag.core.tagger import Tagger  # noqa: E402
 from streamtag.engine import Engine  # noqa: E402
 from streamtag.tag_files import block_windows, file_tags  # noqa: E402
@@ -43,10 +44,6 @@ MUSIC = (
     "sorohanro_-_solo-trumpet-06.ogg",
 )
 RATIOS_DB = (12.0, 6.0, 0.0, -6.0, -12.0)
-
-
-def rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
 def mix(speech: np.ndarray, music: np.ndarray, ratio_db: float) -> np.ndarray:

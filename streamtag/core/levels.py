@@ -9,9 +9,14 @@ import numpy as np
 SILENCE_FLOOR_DBFS = -120.0
 
 
+def rms(samples: np.ndarray) -> float:
+    """The root mean square of ``samples`` (at least one), in float64 whatever their type."""
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+
+
 def level_dbfs(samples: np.ndarray) -> float:
     """RMS level in dB relative to full scale (a full-scale sine reads -3 dBFS)."""
     if samples.size == 0:
         return SILENCE_FLOOR_DBFS
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-    return max(SILENCE_FLOOR_DBFS, 20.0 * np.log10(rms)) if rms > 0 else SILENCE_FLOOR_DBFS
+    value = rms(samples)
+    return max(SILENCE_FLOOR_DBFS, 20.0 * np.log10(value)) if value > 0 else SILENCE_FLOOR_DBFS
