@@ -53,7 +53,9 @@ from streamtag.taste.fit import (  # noqa: E402
     fit_logistic,
     fit_model,
     fit_ridge,
+    logit,
     make_label,
+    sigmoid,
 )
 from streamtag.train.data import GEMS_MOODS, artist_folds, load_emotify, load_split  # noqa: E402
 
@@ -172,11 +174,6 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
-
-
 def fit_with_crowd_offset(labels, config: FitConfig) -> tuple[np.ndarray, float]:
     """The alternative prior: the model's own crowd logit per window as a fixed offset (needs the crowd taste
     at scoring time, which the Tagger's taste_scorer does not receive today)."""
@@ -231,7 +228,7 @@ def evaluate(pool, pool_y, test, test_y, variants: dict[str, FitConfig], sizes, 
                         fit_ms[n].append((time.perf_counter() - start) * 1000.0)
                     scores = np.array([model.logits(e).mean() for e in test_emb])
                 results[name][n].append(roc_auc(scores, test_y))
-                losses[name][n].append(log_loss(1.0 / (1.0 + np.exp(-scores)), test_y))
+                losses[name][n].append(log_loss(sigmoid(scores), test_y))
             g = genre_scores([pool[i]["genre"] for i in idx], pool_y[idx], test_genres)
             results[GENRE][n].append(roc_auc(g, test_y))
             losses[GENRE][n].append(log_loss(g, test_y))
