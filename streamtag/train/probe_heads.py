@@ -198,8 +198,8 @@ def refit_heads(model: CRNN, data: TrainingSet, artists: list[str]) -> dict:
     windows_of = np.concatenate([np.full(len(f), j) for j, f in enumerate(per_track["embedding"])])
     groups = np.array(artists)[np.array(labelled)][windows_of]
     standardised = {}
-    for source, tracks in per_track.items():
-        x = np.concatenate(tracks)
+    for source in {part for head in HEADS.values() for head_input in head.inputs for part in sources_of(head_input)}:
+        x = np.concatenate(per_track[source])
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
         standardised[source] = ((x - mean) / scale).astype(np.float32), mean, scale
     rates = {"genre": data.genre[labelled][:, None], "moods": data.moods[labelled]}
