@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from streamtag.taste.fit import KIND_FILE, FitConfig, fit_model, make_label
+from streamtag.taste.profile import FORMER_DEFAULTS, ModelIdentity, Profile
 
 # Bounds on the mean change of the shown taste, over tracks no label was made from, against the crowd's. With the
 # settings before this test (l2_bias 0.03, l2_agreement 0.01) one like moved every track by +0.59 (92 % liked);
@@ -30,15 +33,15 @@ def test_the_prior_outweighs_one_two_and_five_likes(embedded, genre_files):
     assert shifts[1] < shifts[2] < shifts[5]  # more likes, more weight: the prior gives way as labels come
 
 
-def test_a_profile_saved_with_the_former_defaults_is_fitted_with_todays():
-    from dataclasses import replace
-
-    from streamtag.taste.profile import FORMER_DEFAULTS, ModelIdentity, Profile
-
+def _document(config: FitConfig) -> dict:
+    """A saved profile of one like, fitted with ``config``."""
     rng = np.random.default_rng(0)
     labels = [make_label("like", kind=KIND_FILE, source="/a", embeddings=rng.standard_normal((4, 8)),
                          crowd_probs=np.full(4, 0.4))]
-    identity = ModelIdentity("m", "1", 8)
+    return Profile(ModelIdentity("m", "1", 8), labels, config=config).to_dict()
+
+
+def test_a_profile_saved_with_the_former_defaults_is_fitted_with_todays():
     same_then = {"anchor_l2": 0.01, "crowd_prior": True, "max_iter": 50, "tol": 1e-8}
     assert [c.to_dict() for c in FORMER_DEFAULTS] == [
         {**same_then, "l2": l2, "l2_bias": bias, "l2_agreement": agreement}
@@ -47,20 +50,12 @@ def test_a_profile_saved_with_the_former_defaults_is_fitted_with_todays():
     cases = [(former, FitConfig()) for former in FORMER_DEFAULTS]
     cases.append((replace(FitConfig(), l2=5.0), replace(FitConfig(), l2=5.0)))
     for saved, loaded in cases:
-        document = Profile(identity, labels, config=saved).to_dict()
-        assert Profile.from_dict(document).config == loaded
+        assert Profile.from_dict(_document(saved)).config == loaded
 
 
 def test_a_profile_saved_before_the_prior_weight_was_fitted_keeps_it_fixed():
     """Its document has no l2_agreement: its prior's weight was fixed, which is l2_agreement None, not today's."""
-    from dataclasses import replace
-
-    from streamtag.taste.profile import ModelIdentity, Profile
-
-    rng = np.random.default_rng(0)
-    labels = [make_label("like", kind=KIND_FILE, source="/a", embeddings=rng.standard_normal((4, 8)),
-                         crowd_probs=np.full(4, 0.4))]
-    document = Profile(ModelIdentity("m", "1", 8), labels, config=replace(FitConfig(), l2=5.0)).to_dict()
+    document = _document(replace(FitConfig(), l2=5.0))
     for pre_agreement, loaded in (({"l2": 5.0, "l2_bias": 0.03}, replace(FitConfig(), l2=5.0, l2_bias=0.03,
                                                                                 l2_agreement=None)),
                                   ({"l2": 0.03, "l2_bias": 0.03}, FitConfig())):  # that day's defaults
